@@ -1,0 +1,31 @@
+"""Reference echo servers: sequential, threaded and selectors-based, each correct under partial reads and
+writes, half-close, resets, backpressure and signals. Run one with ``python -m servers.NAME --port 0``.
+
+Submodules are imported on demand (``python -m servers.NAME`` must not find its own module pre-imported).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import EchoServer
+
+#: name on the command line (``python -m servers.NAME``) -> class name in that module
+REFERENCE_SERVERS: dict[str, str] = {
+    "sequential": "SequentialEchoServer",
+    "threaded": "ThreadedEchoServer",
+    "selector": "SelectorEchoServer",
+}
+
+
+def server_class(name: str) -> type[EchoServer]:
+    """The reference server class called ``name``; raises ``KeyError`` listing the valid names."""
+    if name not in REFERENCE_SERVERS:
+        raise KeyError(f"no reference server {name!r}; choose one of {', '.join(REFERENCE_SERVERS)}")
+    cls: type[EchoServer] = getattr(importlib.import_module(f"servers.{name}"), REFERENCE_SERVERS[name])
+    return cls
+
+
+__all__ = ["REFERENCE_SERVERS", "server_class"]

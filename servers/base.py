@@ -1,0 +1,289 @@
+"""What every reference server shares: the listener, the stop signal, the accept loop and the command line.
+
+Class map (in the style of :mod:`socketserver`)::
+
+    EchoServer                 binds (or adopts) a listener; serve_forever / shutdown / context manager
+     +-- SequentialEchoServer  one client at a time, the others wait in the backlog   (servers.sequential)
+     +-- ThreadedEchoServer    a thread per connection, blocking I/O                   (servers.threaded)
+     +-- SelectorEchoServer    one thread, non-blocking sockets and ``selectors``      (servers.selector)
+
+Shutdown is two-phase everywhere: :meth:`EchoServer.request_shutdown` only sets a flag and writes one byte to
+a wake-up socket, so it is safe from a signal handler; the serving thread then stops accepting, lets the
+connections in flight finish their echo for at most ``grace`` seconds, closes what is left and returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_GRACE = 5.0
+DEFAULT_BACKLOG = 1024
+SD_LISTEN_FDS_START = 3
+
+# accept() errors that mean "this one connection is gone", not "the server is broken".
+ACCEPT_TRANSIENT = frozenset({errno.ECONNABORTED, errno.EAGAIN, errno.EWOULDBLOCK, errno.EPROTO, errno.EINTR})
+# accept() errors that mean "out of a resource": back off, never die.
+ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_BACKOFF = 0.05
+
+
+class ServerSetupError(Exception):
+    """The server cannot start (bad address, port in use, bad inherited socket); the message says why."""
+
+
+def make_listener(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
+    """Return a listening TCP socket bound to ``host:port`` with SO_REUSEADDR set.
+
+    ``host`` may be an IPv4 or IPv6 literal or a name; the first address it resolves to is used.
+    Raises :class:`ServerSetupError` with a one-line reason if the address cannot be bound.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServerSetupError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, socktype, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise ServerSetupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def inherited_listener() -> socket.socket:
+    """Adopt the listening socket passed as fd 3 by the systemd socket-activation protocol.
+
+    Checks ``LISTEN_FDS`` (at least 1) and, when set, that ``LISTEN_PID`` names this process.
+    Raises :class:`ServerSetupError` if no usable listening socket was handed over.
+    """
+    count = os.environ.get("LISTEN_FDS", "")
+    pid = os.environ.get("LISTEN_PID", "")
+    if not count.isdigit() or int(count) < 1:
+        raise ServerSetupError("--listen-fd given but LISTEN_FDS is not set to 1 or more")
+    if pid and pid != str(os.getpid()):
+        raise ServerSetupError(f"--listen-fd: LISTEN_PID={pid} is not this process ({os.getpid()})")
+    try:
+        sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    except OSError as exc:
+        raise ServerSetupError(
+            f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a socket: {exc.strerror}"
+        ) from None
+    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a listening TCP socket")
+    return sock
+
+
+def format_address(address: tuple[str, int]) -> str:
+    """``HOST:PORT`` as printed in the readiness line (IPv6 hosts are printed bare, e.g. ``::1:8080``)."""
+    return f"{address[0]}:{address[1]}"
+
+
+def close_quietly(sock: socket.socket) -> None:
+    """Close ``sock``, ignoring the errors a peer's reset can cause."""
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class EchoServer:
+    """Base class: owns the listener and the stop machinery; subclasses implement :meth:`_serve`.
+
+    Construct with ``host``/``port`` (port 0 picks an ephemeral port) or with an already-listening ``sock``.
+    ``address`` is the bound ``(host, port)``. ``serve_forever()`` blocks until a shutdown completes;
+    ``shutdown()`` (from another thread) requests it and waits. Usable as a context manager: leaving the
+    block shuts the server down (if it is serving) and closes it.
+    """
+
+    #: bytes asked of each recv; modest on purpose (large fresh buffers cost an mmap per call)
+    recv_size = 65536
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        grace: float = DEFAULT_GRACE,
+        backlog: int = DEFAULT_BACKLOG,
+    ) -> None:
+        if grace < 0:
+            raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
+        self.grace = grace
+        self.listener = sock if sock is not None else make_listener(host, port, backlog)
+        self.listener.setblocking(False)
+        name = self.listener.getsockname()
+        self.address: tuple[str, int] = (name[0], name[1])
+        self._stop_requested = threading.Event()
+        self._serving = threading.Event()
+        self._done = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    # -- stopping -------------------------------------------------------------------------------------
+    def request_shutdown(self) -> None:
+        """Ask the serving thread to stop. Returns at once; safe to call from a signal handler, repeatedly."""
+        self._stop_requested.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # wake-up buffer full or already closed: the flag is what matters
+            pass
+
+    @property
+    def stopping(self) -> bool:
+        """True once a shutdown has been requested."""
+        return self._stop_requested.is_set()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Request a shutdown and wait until :meth:`serve_forever` has returned.
+
+        Waits at most ``timeout`` seconds (default: the grace period plus 5 s) and raises ``TimeoutError``
+        if the server did not stop by then. Does nothing if the server is not serving.
+        """
+        self.request_shutdown()
+        if not self._serving.is_set():
+            return
+        limit = self.grace + 5.0 if timeout is None else timeout
+        if not self._done.wait(limit):
+            raise TimeoutError(f"{type(self).__name__} did not stop within {limit:.1f}s")
+
+    def drain_wakeups(self) -> None:
+        """Empty the wake-up socket (the flag, not the bytes, carries the request)."""
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    # -- serving --------------------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        """Serve until a shutdown is requested, then drain (bounded by ``grace``) and close every socket."""
+        if self._done.is_set():
+            raise RuntimeError("this server has already been shut down; create a new one")
+        self._serving.set()
+        try:
+            self._serve()
+        finally:
+            self.close()
+            self._done.set()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def accept(self) -> socket.socket | None:
+        """Accept one pending connection (returned in blocking mode with TCP_NODELAY), or None if none is.
+
+        Transient errors yield None. Running out of descriptors or memory also yields None and sets
+        :attr:`accept_paused_until`, so the caller stops polling the listener briefly instead of spinning.
+        """
+        try:
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno in ACCEPT_EXHAUSTED:
+                self.accept_paused_until = time.monotonic() + ACCEPT_BACKOFF
+                return None
+            if exc.errno in ACCEPT_TRANSIENT:
+                return None
+            raise
+        conn.setblocking(True)
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the peer may already have reset the connection
+            pass
+        return conn
+
+    accept_paused_until = 0.0
+
+    def accept_wait(self) -> float | None:
+        """Seconds the caller should wait before polling the listener again (None: poll it now)."""
+        left = self.accept_paused_until - time.monotonic()
+        return left if left > 0 else None
+
+    def close(self) -> None:
+        """Close the listener and the wake-up sockets. Idempotent."""
+        for sock in (self.listener, self._wake_r, self._wake_w):
+            close_quietly(sock)
+
+    def __enter__(self) -> EchoServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._serving.is_set():
+            self.shutdown()
+        self.close()
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """The command line every reference server shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument(
+        "--listen-fd",
+        action="store_true",
+        help="serve the listening socket inherited as fd 3 (systemd socket activation)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        help="on SIGTERM/SIGINT, seconds to let connections in flight finish (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)"
+    )
+    return parser
+
+
+def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, serve until SIGTERM/SIGINT, and return the exit status (0 on a clean stop).
+
+    Prints exactly one ``listening on HOST:PORT`` line once the server accepts connections. Set-up errors
+    are printed as one line on stderr with status 1; bad options exit with status 2 (argparse).
+    """
+    args = build_parser(description).parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port must be between 0 and 65535, got {args.port}", file=sys.stderr)
+        return 2
+    if args.grace < 0:
+        print(f"error: --grace must be >= 0, got {args.grace}", file=sys.stderr)
+        return 2
+    try:
+        sock = inherited_listener() if args.listen_fd else make_listener(args.host, args.port, args.backlog)
+        server = server_cls(sock=sock, grace=args.grace)
+    except ServerSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        server.request_shutdown()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        print(f"listening on {format_address(server.address)}", flush=True)
+    except OSError:  # stdout closed: serving matters more than the announcement
+        pass
+    server.serve_forever()
+    return 0
