@@ -1,0 +1,203 @@
+"""Running a server as a child process that can always be ended.
+
+Guarantees of :class:`ServerProcess`:
+- the child runs in a new session (its own process group), so the whole group can be signalled;
+- its stdout and stderr go to files (a pipe nobody drains blocks the child; a grandchild holding a pipe blocks
+  its reader forever), readable at any time;
+- leaving the ``with`` block, or calling :meth:`kill_group`, SIGKILLs every process left in the group, even
+  when the test failed or timed out; an ``atexit`` hook does the same for whatever is still running when the
+  interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from . import sysinfo
+from .errors import HarnessError, StartupFailure
+
+POLL = 0.01
+READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
+
+_live: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """How a server ended after :meth:`ServerProcess.stop`."""
+
+    returncode: int | None  #: exit status, or -N for death by signal N, None if it never ended
+    exited_in_grace: bool  #: it ended by itself within the grace period after SIGTERM
+    seconds: float  #: from SIGTERM to exit (or to the kill)
+    lingering: tuple[int, ...]  #: other group members still alive when the grace period ended
+
+    @property
+    def clean(self) -> bool:
+        """Exit 0, or death by SIGTERM itself, within the grace period."""
+        return self.exited_in_grace and self.returncode in (0, -signal.SIGTERM)
+
+
+class ServerProcess:
+    """A server started from ``argv`` in its own process group; see the module docstring."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+        cwd: str | None = None,
+    ) -> None:
+        if not argv:
+            raise HarnessError("no server command given")
+        if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
+            raise HarnessError(f"command not found: {argv[0]!r}")
+        self.argv = list(argv)
+        self._dir = Path(tempfile.mkdtemp(prefix="harness-server-"))
+        self.stdout_path = self._dir / "stdout"
+        self.stderr_path = self._dir / "stderr"
+        full_env = dict(os.environ if env is None else env)
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            try:
+                self.popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=full_env,
+                    cwd=cwd,
+                    pass_fds=tuple(pass_fds),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise HarnessError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        self.pid = self.popen.pid
+        self.pgid = self.pid
+        _live.add(self)
+
+    # -- output ---------------------------------------------------------------------------------------
+    def stdout(self) -> str:
+        """Everything the server has written to stdout so far."""
+        return _read(self.stdout_path)
+
+    def stderr(self) -> str:
+        """Everything the server has written to stderr so far."""
+        return _read(self.stderr_path)
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of stderr (for reports)."""
+        return "\n".join(self.stderr().rstrip().splitlines()[-lines:])
+
+    # -- start-up -------------------------------------------------------------------------------------
+    def poll(self) -> int | None:
+        """The exit status if the server has ended, else None."""
+        return self.popen.poll()
+
+    def _exited_error(self, what: str) -> StartupFailure:
+        tail = self.stderr_tail()
+        detail = f"; stderr ends with:\n{tail}" if tail else " and printed nothing on stderr"
+        return StartupFailure(f"the server exited with status {self.popen.returncode} {what}{detail}")
+
+    def wait_ready(self, timeout: float, port: int | None = None) -> str | None:
+        """Wait until the server is ready and return the ``HOST:PORT`` of its readiness line, if it printed one.
+
+        Ready means: a ``listening on HOST:PORT`` line on stdout, or (when ``port`` is given and ``/proc`` is
+        readable) a socket in LISTEN state on ``port``, read from the kernel without a probe connection.
+        Raises :class:`StartupFailure` if the server exits first, or is not ready within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        watch_port = port is not None and port > 0 and sysinfo.available()
+        while True:
+            match = READY_LINE.search(self.stdout_path.read_bytes())
+            if match:
+                return match.group(1).decode(errors="replace")
+            if watch_port and sysinfo.listening_sockets(port or 0):
+                return None
+            if self._wait_exit(deadline):
+                raise self._exited_error("before it was ready")
+            if time.monotonic() >= deadline:
+                what = f"listen on port {port}" if watch_port else "print 'listening on HOST:PORT'"
+                raise StartupFailure(f"the server did not {what} within {timeout:g}s (it is still running)")
+
+    def _wait_exit(self, deadline: float) -> bool:
+        """Wait up to one poll interval (never past ``deadline``) for the server to exit; True if it has."""
+        try:
+            self.popen.wait(timeout=max(0.0, min(POLL, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    # -- stopping -------------------------------------------------------------------------------------
+    def stop(self, grace: float, sig: int = signal.SIGTERM) -> StopReport:
+        """Send ``sig`` to the server, wait up to ``grace`` s, then SIGKILL the whole group.
+
+        Always leaves no process of the group alive. The report says whether the server ended in time and
+        which other group members were still alive when the grace period ended.
+        """
+        start = time.monotonic()
+        if self.popen.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            self.popen.wait(timeout=grace)
+            in_grace = True
+        except subprocess.TimeoutExpired:
+            in_grace = False
+        seconds = time.monotonic() - start
+        lingering = tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
+        self.kill_group()
+        return StopReport(self.popen.returncode, in_grace, seconds, lingering)
+
+    def kill_group(self) -> None:
+        """SIGKILL every process of the server's group and reap the server. Idempotent, never raises."""
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
+            pass
+        _live.discard(self)
+
+    def cleanup(self) -> None:
+        """Kill the group and delete the output files."""
+        self.kill_group()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_live):
+        proc.kill_group()

@@ -1,0 +1,99 @@
+"""What the kernel says about a process: descriptors, threads, memory, process groups, listening sockets.
+
+Linux reads ``/proc``; elsewhere every function returns None, and checks that need it are skipped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def available() -> bool:
+    """True where ``/proc`` describes processes (Linux)."""
+    return (PROC / "self" / "fd").is_dir()
+
+
+def fd_count(pid: int | None = None) -> int | None:
+    """Open descriptors of ``pid`` (default: this process), or None if they cannot be read."""
+    try:
+        return len(os.listdir(PROC / str(pid or os.getpid()) / "fd"))
+    except OSError:
+        return None
+
+
+def _status_field(pid: int | None, field: str) -> int | None:
+    try:
+        text = (PROC / str(pid or os.getpid()) / "status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def thread_count(pid: int | None = None) -> int | None:
+    """Threads of ``pid`` (default: this process), or None."""
+    return _status_field(pid, "Threads")
+
+
+def rss_kib(pid: int | None = None) -> int | None:
+    """Resident memory of ``pid`` in KiB, or None."""
+    return _status_field(pid, "VmRSS")
+
+
+def peak_rss_kib(pid: int | None = None) -> int | None:
+    """Peak resident memory (high-water mark) of ``pid`` in KiB, or None."""
+    return _status_field(pid, "VmHWM")
+
+
+def group_members(pgid: int) -> list[int] | None:
+    """Live (non-zombie) processes whose process group is ``pgid``, or None without ``/proc``."""
+    if not available():
+        return None
+    members = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may contain spaces and parentheses: fields start after the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+_LISTEN = "0A"
+
+
+def listening_sockets(port: int) -> list[str] | None:
+    """Local addresses in LISTEN state on ``port`` (e.g. ``['127.0.0.1', '::']``), or None without ``/proc``."""
+    found: list[str] = []
+    seen_any = False
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            lines = (PROC / "net" / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        seen_any = True
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            hex_ip, hex_port = local.split(":")
+            if state == _LISTEN and int(hex_port, 16) == port:
+                found.append(_decode_ip(hex_ip, v6))
+    return found if seen_any else None
+
+
+def _decode_ip(hex_ip: str, v6: bool) -> str:
+    raw = bytes.fromhex(hex_ip)
+    # /proc prints each 32-bit word in host (little-endian) order
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.IPv6Address(words) if v6 else ipaddress.IPv4Address(words))

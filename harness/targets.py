@@ -1,0 +1,273 @@
+"""Targets: how a server under test is started, addressed and stopped.
+
+Every target offers ``start() -> address``, ``stop() -> StopReport | None`` and the facts lifecycle checks
+need (``pid``, ``lifecycle``, ``stderr_tail()``), and is a context manager that always stops what it
+started. Three kinds:
+
+- :class:`InProcessTarget`: a reference server class served from a thread of this process (port 0);
+- :class:`SubprocessTarget`: any command, in its own process group, told its port by ``{port}``/``PORT``,
+  by its own ``--port 0`` readiness line, or handed a listening socket (``--listen-fd``);
+- :class:`ConnectTarget`: a server that is already running; nothing to start or stop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from . import sysinfo
+from .errors import HarnessError
+from .net import Address, family_of, format_address, free_port, make_listener, parse_address
+from .process import ServerProcess, StopReport
+
+DEFAULT_STARTUP_TIMEOUT = 10.0
+DEFAULT_GRACE = 5.0
+
+
+class Target:
+    """Base class; see the module docstring. ``address`` is valid between ``start()`` and ``stop()``."""
+
+    name = "server"
+    #: the harness starts and stops this server itself, so lifecycle checks can run
+    lifecycle = False
+    #: the server serves one client at a time (concurrency checks become "served in turn")
+    sequential = False
+
+    def __init__(self, host: str) -> None:
+        family_of(host)
+        self.host = host
+        self._address: Address | None = None
+
+    @property
+    def address(self) -> Address:
+        """The address to connect to; :class:`HarnessError` if the target is not started."""
+        if self._address is None:
+            raise HarnessError(f"{self.name} is not started")
+        return self._address
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id when it runs in a process of its own, else None."""
+        return None
+
+    def start(self) -> Address:
+        """Start the server (if the harness owns it) and return its address once it accepts connections."""
+        raise NotImplementedError
+
+    def stop(self) -> StopReport | None:
+        """Stop the server (SIGTERM or ``shutdown()``), bounded by the grace period; None if not owned."""
+        self._address = None
+        return None
+
+    def alive(self) -> bool:
+        """True while the server is running (always True for a server the harness does not own)."""
+        return True
+
+    def fd_count(self) -> int | None:
+        """Descriptors the server holds, or None when they cannot be observed."""
+        return None
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        """The end of the server's stderr, when the harness captures it."""
+        return ""
+
+    def restart(self) -> Address:
+        """Stop, then start again on the same port; the new address (same port) is returned."""
+        raise HarnessError(f"{self.name} cannot be restarted on the same port")
+
+    def __enter__(self) -> Target:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the server if it is running and release everything; never raises for a server's fault."""
+        if self._address is not None:
+            self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class InProcessTarget(Target):
+    """A reference server (``servers.NAME``) served from a thread of this process on an ephemeral port."""
+
+    lifecycle = True
+
+    def __init__(self, server: str, host: str = "127.0.0.1", grace: float = DEFAULT_GRACE) -> None:
+        from servers import server_class
+
+        super().__init__(host)
+        try:
+            self.server_cls = server_class(server)
+        except KeyError as exc:
+            raise HarnessError(str(exc.args[0])) from None
+        self.name = f"{server} (in-process)"
+        self.sequential = server == "sequential"
+        self.grace = grace
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self.server: object = None
+
+    def start(self) -> Address:
+        server = self.server_cls(self.host, self.port, grace=self.grace)
+        self.server = server
+        self.port = server.address[1]
+        self._thread = threading.Thread(target=server.serve_forever, name=self.name, daemon=True)
+        self._thread.start()
+        self._address = server.address
+        return server.address
+
+    def stop(self) -> StopReport | None:
+        from servers.base import EchoServer
+
+        server, thread = self.server, self._thread
+        self._address = None
+        if not isinstance(server, EchoServer) or thread is None:
+            return None
+        start = time.monotonic()
+        try:
+            server.shutdown(self.grace + 1.0)
+            ok = True
+        except TimeoutError:
+            ok = False
+        thread.join(1.0)
+        ok = ok and not thread.is_alive()
+        self._thread = None
+        return StopReport(0 if ok else None, ok, time.monotonic() - start, ())
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def fd_count(self) -> int | None:
+        return sysinfo.fd_count()
+
+    def restart(self) -> Address:
+        self.stop()
+        return self.start()
+
+
+class SubprocessTarget(Target):
+    """Any command, in its own process group; see the module docstring for how it learns its port.
+
+    ``{port}`` and ``{host}`` in ``argv`` are replaced and ``PORT``/``HOST`` set in its environment. With
+    ``port=0`` (default) the command must print ``listening on HOST:PORT``; with ``port=None`` a free port is
+    chosen for it; ``listen_fd=True`` hands it a listening socket as fd 3 (race-free).
+    """
+
+    lifecycle = True
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        host: str = "127.0.0.1",
+        *,
+        port: int | None = None,
+        listen_fd: bool = False,
+        grace: float = DEFAULT_GRACE,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        name: str | None = None,
+        sequential: bool = False,
+    ) -> None:
+        super().__init__(host)
+        if not argv:
+            raise HarnessError("no server command given")
+        self.argv = list(argv)
+        self.port = port
+        self.listen_fd = listen_fd
+        self.grace = grace
+        self.startup_timeout = startup_timeout
+        self.sequential = sequential
+        self.name = name or " ".join(argv)
+        self.process: ServerProcess | None = None
+        self.last_stop: StopReport | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> Address:
+        port = self.port if self.port is not None else free_port(self.host)
+        argv = [arg.replace("{port}", str(port)).replace("{host}", self.host) for arg in self.argv]
+        env = dict(os.environ, PORT=str(port), HOST=self.host)
+        if self.listen_fd:
+            listener = make_listener(self.host, port)
+            port = listener.getsockname()[1]
+            env["PORT"] = str(port)
+            argv = [arg.replace("{port}", str(port)) for arg in argv]
+            try:
+                cmd = [sys.executable, "-m", "harness.fdexec", str(listener.fileno()), *argv]
+                self.process = ServerProcess(cmd, env=env, pass_fds=[listener.fileno()])
+            finally:
+                listener.close()
+        else:
+            self.process = ServerProcess(argv, env=env)
+        try:
+            announced = self.process.wait_ready(self.startup_timeout, port if port else None)
+        except BaseException:
+            self.process.cleanup()
+            raise
+        address = parse_address(announced) if announced else (self.host, port)
+        if address[0] != self.host and announced:
+            address = (self.host, address[1])  # it announced a wildcard or name; we talk to the host asked
+        self.port = address[1]
+        self._address = address
+        return address
+
+    def stop(self) -> StopReport | None:
+        self._address = None
+        if self.process is None:
+            return None
+        self.last_stop = self.process.stop(self.grace)
+        return self.last_stop
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill_group()
+        self._address = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def fd_count(self) -> int | None:
+        return sysinfo.fd_count(self.process.pid) if self.process else None
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        return self.process.stderr_tail(lines) if self.process else ""
+
+    def restart(self) -> Address:
+        if self.port is None or not any("{port}" in a for a in self.argv) and not self.listen_fd:
+            raise HarnessError(f"{self.name} cannot be restarted on the same port (no {{port}} in its command)")
+        self.stop()
+        return self.start()
+
+    def __repr__(self) -> str:
+        where = format_address(self._address) if self._address else "stopped"
+        return f"<SubprocessTarget {self.name} {where}>"
+
+
+class ConnectTarget(Target):
+    """A server that is already running at ``address``; the harness neither starts nor stops it."""
+
+    def __init__(self, address: Address, *, sequential: bool = False) -> None:
+        super().__init__(address[0])
+        self._fixed = address
+        self.sequential = sequential
+        self.name = format_address(address)
+
+    def start(self) -> Address:
+        self._address = self._fixed
+        return self._fixed
+
+
+def reference_command(server: str) -> list[str]:
+    """The command that runs reference server ``server`` on the port in ``{port}`` (0: ephemeral)."""
+    return [sys.executable, "-m", f"servers.{server}", "--host", "{host}", "--port", "{port}"]

@@ -1,0 +1,318 @@
+"""The wire client: drives one or many connections from schedules, reading and writing concurrently.
+
+A :class:`Schedule` says what one connection does: which chunks to write (with pauses before the first few),
+which recv sizes to use, whether to stall reading until the writer is blocked (backpressure), and whether
+to half-close after the last write. :func:`drive` runs any number of them at once in one non-blocking loop,
+so a large payload never deadlocks against a correct server, and every wait is bounded by a deadline.
+The outcome of each connection is an :class:`Exchange`: what came back, how it ended, and when.
+"""
+
+from __future__ import annotations
+
+import itertools
+import selectors
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .net import Address, connect, reset
+
+#: pauses apply to the first this-many writes only, so a long chunking stays fast
+MAX_PAUSED_WRITES = 16
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What one connection does. Sizes and pauses are cycled: ``chunk_sizes=(1,)`` writes single bytes.
+
+    - ``payload``: every byte to write, in order;
+    - ``chunk_sizes``: sizes of successive writes (cycled; the last write may be shorter);
+    - ``pauses``: seconds to wait before each of the first :data:`MAX_PAUSED_WRITES` writes (cycled);
+    - ``recv_sizes``: sizes asked of successive recv calls (cycled);
+    - ``stall_reader``: do not read until writing has been blocked for this many seconds (0: read at once);
+    - ``half_close``: ``shutdown(SHUT_WR)`` after the last write, then read until EOF;
+      otherwise read until as many bytes came back as were sent.
+    """
+
+    payload: bytes
+    chunk_sizes: tuple[int, ...] = (65536,)
+    pauses: tuple[float, ...] = (0.0,)
+    recv_sizes: tuple[int, ...] = (65536,)
+    stall_reader: float = 0.0
+    half_close: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.chunk_sizes or min(self.chunk_sizes) < 1:
+            raise ValueError(f"chunk_sizes must be positive sizes, got {self.chunk_sizes!r}")
+        if not self.recv_sizes or min(self.recv_sizes) < 1:
+            raise ValueError(f"recv_sizes must be positive sizes, got {self.recv_sizes!r}")
+        if not self.pauses or min(self.pauses) < 0:
+            raise ValueError(f"pauses must be >= 0 seconds, got {self.pauses!r}")
+
+    def chunks(self) -> list[bytes]:
+        """The payload cut into the writes this schedule makes."""
+        out, pos = [], 0
+        for size in itertools.cycle(self.chunk_sizes):
+            if pos >= len(self.payload):
+                return out
+            out.append(self.payload[pos : pos + size])
+            pos += size
+        return out  # pragma: no cover - cycle() never ends
+
+    def describe(self) -> str:
+        """One line for reports: payload size, chunking, pauses, recv sizes, stall and half-close."""
+        parts = [f"{len(self.payload)} B", f"writes of {_sizes(self.chunk_sizes)}"]
+        if any(self.pauses):
+            parts.append(f"pauses {', '.join(f'{p * 1000:g} ms' for p in self.pauses)}")
+        parts.append(f"recv({_sizes(self.recv_sizes)})")
+        if self.stall_reader:
+            parts.append(f"reader stalled until writes block for {self.stall_reader:g}s")
+        parts.append("then shutdown(SHUT_WR)" if self.half_close else "no half-close")
+        return ", ".join(parts)
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    return "/".join(str(s) for s in sizes)
+
+
+@dataclass
+class Exchange:
+    """What happened on one connection."""
+
+    sent: int = 0  #: bytes the server accepted from us
+    received: bytearray = field(default_factory=bytearray)
+    eof: bool = False  #: the server closed its side cleanly (FIN)
+    reset: bool = False  #: the connection was reset (RST) by the server
+    timed_out: bool = False  #: the deadline passed before the exchange completed
+    error: str | None = None  #: any other socket error, as text
+    elapsed: float = 0.0  #: seconds from the first write to completion
+    first_byte: float | None = None  #: seconds from the first write to the first echoed byte
+    stalled_for: float = 0.0  #: seconds the writer was blocked while the reader stalled
+
+    def outcome(self) -> str:
+        """How the connection ended, in words."""
+        if self.reset:
+            return "the server reset the connection (RST)"
+        if self.error:
+            return f"socket error: {self.error}"
+        if self.timed_out:
+            return "timed out"
+        return "the server closed with FIN" if self.eof else "still open"
+
+
+class _Conn:
+    """Progress of one schedule over one socket (internal to :func:`drive`)."""
+
+    def __init__(self, sock: socket.socket, schedule: Schedule, exchange: Exchange, start: float) -> None:
+        self.sock = sock
+        self.schedule = schedule
+        self.ex = exchange
+        self.start = start
+        self.view = memoryview(schedule.payload)
+        self.sizes = itertools.cycle(schedule.chunk_sizes)
+        self.recv_sizes = itertools.cycle(schedule.recv_sizes)
+        self.pauses = itertools.cycle(schedule.pauses)
+        self.writes = 0
+        self.chunk_end = 0
+        self.next_write_at = start
+        self.write_closed = False
+        self.last_progress = start
+        self.reading = schedule.stall_reader == 0
+        self.done = False
+        self._next_chunk(start)
+
+    def _next_chunk(self, now: float) -> None:
+        if self.ex.sent >= len(self.view):
+            return
+        self.chunk_end = min(len(self.view), self.ex.sent + next(self.sizes))
+        pause = next(self.pauses) if self.writes < MAX_PAUSED_WRITES else 0.0
+        self.next_write_at = now + pause
+        self.writes += 1
+
+    @property
+    def writing(self) -> bool:
+        return not self.write_closed
+
+    def wants(self, now: float) -> int:
+        events = 0
+        if self.reading:
+            events |= selectors.EVENT_READ
+        if self.writing and now >= self.next_write_at:
+            events |= selectors.EVENT_WRITE
+        return events
+
+    def on_write(self, now: float) -> None:
+        if self.ex.sent >= len(self.view):
+            self._close_write()
+            return
+        try:
+            n = self.sock.send(self.view[self.ex.sent : self.chunk_end])
+        except BlockingIOError:
+            n = 0
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if n:
+            self.ex.sent += n
+            self.last_progress = now
+            if self.ex.sent >= self.chunk_end:
+                self._next_chunk(now)
+        if self.ex.sent >= len(self.view):
+            self._close_write()
+
+    def _close_write(self) -> None:
+        if self.write_closed:
+            return
+        self.write_closed = True
+        self.reading = True
+        if not self.schedule.half_close and len(self.ex.received) >= len(self.view):
+            self.done = True
+        elif self.schedule.half_close:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                self._fail(exc)
+
+    def on_read(self, now: float) -> None:
+        try:
+            data = self.sock.recv(next(self.recv_sizes))
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if not data:
+            self.ex.eof = True
+            self.done = True
+            return
+        if self.ex.first_byte is None:
+            self.ex.first_byte = now - self.start
+        self.ex.received += data
+        if not self.schedule.half_close and len(self.ex.received) >= len(self.view) and self.write_closed:
+            self.done = True
+
+    def poll_stall(self, now: float) -> None:
+        """Release a stalled reader once no write has made progress for ``stall_reader`` seconds."""
+        if not self.reading and now - self.last_progress >= self.schedule.stall_reader:
+            self.ex.stalled_for = now - self.last_progress
+            self.reading = True
+
+    def _fail(self, exc: OSError) -> None:
+        if isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):
+            self.ex.reset = True
+        else:
+            self.ex.error = f"{type(exc).__name__}: {exc}"
+        self.done = True
+
+
+def drive(
+    socks: Sequence[socket.socket], schedules: Sequence[Schedule], timeout: float
+) -> list[Exchange]:
+    """Run ``schedules[i]`` over connected ``socks[i]``, all at once, for at most ``timeout`` seconds.
+
+    Returns one :class:`Exchange` per socket; sockets are left open (the caller closes or resets them).
+    An exchange is complete when its server sent EOF (half-close schedules), or when as many bytes came
+    back as were sent (others), or on a reset or error; anything unfinished at the deadline is marked
+    ``timed_out``. Never blocks past the deadline.
+    """
+    if len(socks) != len(schedules):
+        raise ValueError("one schedule per socket")
+    start = time.monotonic()
+    deadline = start + timeout
+    conns = []
+    for sock, schedule in zip(socks, schedules):
+        sock.setblocking(False)
+        conns.append(_Conn(sock, schedule, Exchange(), start))
+    registered: dict[_Conn, int] = {}
+    with selectors.DefaultSelector() as sel:
+        while True:
+            now = time.monotonic()
+            active = [c for c in conns if not c.done]
+            if not active:
+                break
+            if now >= deadline:
+                for c in active:
+                    c.ex.timed_out = True
+                break
+            wake = deadline
+            for c in active:
+                c.poll_stall(now)
+                if not c.reading:
+                    wake = min(wake, c.last_progress + c.schedule.stall_reader)
+                if c.writing and now < c.next_write_at:
+                    wake = min(wake, c.next_write_at)
+                _register(sel, registered, c, c.wants(now))
+            for key, mask in sel.select(max(0.0, wake - now)):
+                c = key.data
+                now = time.monotonic()
+                if mask & selectors.EVENT_WRITE and not c.done:
+                    c.on_write(now)
+                if mask & selectors.EVENT_READ and not c.done:
+                    c.on_read(now)
+            for c in conns:
+                if c.done and c in registered:
+                    _register(sel, registered, c, 0)
+    end = time.monotonic()
+    for c in conns:
+        c.ex.elapsed = end - start
+    return [c.ex for c in conns]
+
+
+def _register(sel: selectors.BaseSelector, registered: dict[_Conn, int], conn: _Conn, events: int) -> None:
+    current = registered.get(conn, 0)
+    if events == current:
+        return
+    if events == 0:
+        sel.unregister(conn.sock)
+        del registered[conn]
+    elif current == 0:
+        sel.register(conn.sock, events, conn)
+        registered[conn] = events
+    else:
+        sel.modify(conn.sock, events, conn)
+        registered[conn] = events
+
+
+def exchange(address: Address, schedule: Schedule, timeout: float) -> Exchange:
+    """Open a connection, run ``schedule`` on it (see :func:`drive`), close it; return what happened."""
+    sock = connect(address, timeout)
+    try:
+        return drive([sock], [schedule], timeout)[0]
+    finally:
+        sock.close()
+
+
+def converse(sock: socket.socket, messages: Sequence[bytes], recv_size: int, timeout: float) -> list[Exchange]:
+    """Send each message and wait for its whole echo before sending the next (an interactive client).
+
+    Stops at the first message whose echo is incomplete; returns the exchanges made so far.
+    """
+    results = []
+    deadline = time.monotonic() + timeout
+    for message in messages:
+        schedule = Schedule(message, chunk_sizes=(max(1, len(message)),), recv_sizes=(recv_size,), half_close=False)
+        ex = drive([sock], [schedule], max(0.0, deadline - time.monotonic()))[0]
+        results.append(ex)
+        if ex.timed_out or ex.reset or ex.error or ex.eof or bytes(ex.received) != message:
+            break
+    return results
+
+
+def echo_mismatch(sent: bytes, ex: Exchange) -> str | None:
+    """None if ``ex`` carries exactly the echo of ``sent``, else a one-line explanation of the difference."""
+    got = bytes(ex.received)
+    if got == sent:
+        return None
+    n = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b), min(len(sent), len(got)))
+    if n < len(got) and n < len(sent):
+        return (
+            f"echo differs at byte {n} of {len(sent)}: sent {sent[n : n + 8]!r}, got {got[n : n + 8]!r} "
+            f"({len(got)} B came back; {ex.outcome()})"
+        )
+    if len(got) > len(sent):
+        return f"{len(got) - len(sent)} extra bytes came back after the {len(sent)} B echo: {got[n : n + 16]!r}"
+    return f"only {len(got)} of {len(sent)} B came back ({len(sent) - len(got)} lost); {ex.outcome()}"
+
+
+__all__ = ["Exchange", "Schedule", "converse", "drive", "echo_mismatch", "exchange", "reset"]

@@ -1,0 +1,46 @@
+"""Strips whitespace (spaces, CR, LF) from both ends of every received chunk before echoing it.
+
+Caught by: echo.fidelity
+
+Realistic: `data.strip()` is the reflex of code written for a line protocol typed at a terminal; it also
+strips wherever a recv() boundary happens to fall next to whitespace, so the echo loses bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def handle(conn: socket.socket) -> None:
+    with conn:
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data.strip())  # BUG: an echo server must not touch the bytes
+        except OSError:  # ConnectionResetError, BrokenPipeError: drop this client only
+            pass
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, on_sigterm)
+    host = os.environ.get("HOST", "127.0.0.1")
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(sys.argv[1])))
+    listener.listen(128)
+    print("listening on {}:{}".format(*listener.getsockname()[:2]), flush=True)
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Decodes each chunk as UTF-8 (errors="replace") and re-encodes it, corrupting binary and split characters.
+
+Caught by: echo.fidelity
+
+Realistic: treating the socket as text ("decode what you receive, encode what you send") is the usual
+str/bytes mistake; ASCII survives, but invalid UTF-8 and multibyte characters split across two recv()
+calls come back as U+FFFD.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def handle(conn: socket.socket) -> None:
+    with conn:
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data.decode("utf-8", "replace").encode())  # BUG: bytes are not text
+        except OSError:  # ConnectionResetError, BrokenPipeError: drop this client only
+            pass
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, on_sigterm)
+    host = os.environ.get("HOST", "127.0.0.1")
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(sys.argv[1])))
+    listener.listen(128)
+    print("listening on {}:{}".format(*listener.getsockname()[:2]), flush=True)
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
