@@ -143,10 +143,16 @@ class ServerProcess:
 
     # -- stopping -------------------------------------------------------------------------------------
     def stop(self, grace: float, sig: int = signal.SIGTERM) -> StopReport:
-        """Send ``sig`` to the server, wait up to ``grace`` s, then SIGKILL the whole group.
+        """:meth:`terminate`, then SIGKILL the whole group: afterwards no process of the group is alive."""
+        report = self.terminate(grace, sig)
+        self.kill_group()
+        return report
 
-        Always leaves no process of the group alive. The report says whether the server ended in time and
-        which other group members were still alive when the grace period ended.
+    def terminate(self, grace: float, sig: int = signal.SIGTERM) -> StopReport:
+        """Send ``sig`` to the server and wait up to ``grace`` s for it to exit; SIGKILL it (only it) if not.
+
+        Other members of its group are left alone, so the caller can observe what they still hold; the
+        report lists those alive when the server was gone. :meth:`kill_group` ends them.
         """
         start = time.monotonic()
         if self.popen.poll() is None:
@@ -160,8 +166,13 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             in_grace = False
         seconds = time.monotonic() - start
+        if not in_grace:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=5)
         lingering = tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
-        self.kill_group()
         return StopReport(self.popen.returncode, in_grace, seconds, lingering)
 
     def kill_group(self) -> None:

@@ -63,6 +63,11 @@ class Target:
         self._address = None
         return None
 
+    def terminate(self) -> StopReport | None:
+        """Like :meth:`stop`, but leave other processes of the server's group alive for inspection;
+        :meth:`close` ends them."""
+        return self.stop()
+
     def alive(self) -> bool:
         """True while the server is running (always True for a server the harness does not own)."""
         return True
@@ -223,10 +228,15 @@ class SubprocessTarget(Target):
         return address
 
     def stop(self) -> StopReport | None:
+        report = self.terminate()
+        self.close()
+        return report
+
+    def terminate(self) -> StopReport | None:
         self._address = None
         if self.process is None:
             return None
-        self.last_stop = self.process.stop(self.grace)
+        self.last_stop = self.process.terminate(self.grace)
         return self.last_stop
 
     def close(self) -> None:
@@ -244,7 +254,7 @@ class SubprocessTarget(Target):
         return self.process.stderr_tail(lines) if self.process else ""
 
     def restart(self) -> Address:
-        if self.port is None or not any("{port}" in a for a in self.argv) and not self.listen_fd:
+        if self.port is None or (not any("{port}" in a for a in self.argv) and not self.listen_fd):
             raise HarnessError(f"{self.name} cannot be restarted on the same port (no {{port}} in its command)")
         self.stop()
         return self.start()

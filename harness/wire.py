@@ -207,9 +207,12 @@ class _Conn:
 
 
 def drive(
-    socks: Sequence[socket.socket], schedules: Sequence[Schedule], timeout: float
+    socks: Sequence[socket.socket], schedules: Sequence[Schedule], timeout: float, idle: float | None = None
 ) -> list[Exchange]:
     """Run ``schedules[i]`` over connected ``socks[i]``, all at once, for at most ``timeout`` seconds.
+
+    With ``idle``, also give up once no byte has moved in either direction on any connection (and no
+    scheduled pause or stall is pending) for ``idle`` seconds: a hung server costs ``idle``, not ``timeout``.
 
     Returns one :class:`Exchange` per socket; sockets are left open (the caller closes or resets them).
     An exchange is complete when its server sent EOF (half-close schedules), or when as many bytes came
@@ -221,21 +224,24 @@ def drive(
     start = time.monotonic()
     deadline = start + timeout
     conns = []
-    for sock, schedule in zip(socks, schedules):
+    for sock, schedule in zip(socks, schedules, strict=True):
         sock.setblocking(False)
         conns.append(_Conn(sock, schedule, Exchange(), start))
     registered: dict[_Conn, int] = {}
+    last_activity = start
     with selectors.DefaultSelector() as sel:
         while True:
             now = time.monotonic()
             active = [c for c in conns if not c.done]
             if not active:
                 break
-            if now >= deadline:
+            busy_until = max(max(c.next_write_at, c.last_progress + c.schedule.stall_reader) for c in active)
+            limit = deadline if idle is None else min(deadline, max(last_activity, busy_until) + idle)
+            if now >= limit:
                 for c in active:
                     c.ex.timed_out = True
                 break
-            wake = deadline
+            wake = limit
             for c in active:
                 c.poll_stall(now)
                 if not c.reading:
@@ -246,10 +252,13 @@ def drive(
             for key, mask in sel.select(max(0.0, wake - now)):
                 c = key.data
                 now = time.monotonic()
+                moved = c.ex.sent + len(c.ex.received)
                 if mask & selectors.EVENT_WRITE and not c.done:
                     c.on_write(now)
                 if mask & selectors.EVENT_READ and not c.done:
                     c.on_read(now)
+                if c.done or c.ex.sent + len(c.ex.received) != moved:
+                    last_activity = now
             for c in conns:
                 if c.done and c in registered:
                     _register(sel, registered, c, 0)
@@ -274,16 +283,18 @@ def _register(sel: selectors.BaseSelector, registered: dict[_Conn, int], conn: _
         registered[conn] = events
 
 
-def exchange(address: Address, schedule: Schedule, timeout: float) -> Exchange:
+def exchange(address: Address, schedule: Schedule, timeout: float, idle: float | None = None) -> Exchange:
     """Open a connection, run ``schedule`` on it (see :func:`drive`), close it; return what happened."""
     sock = connect(address, timeout)
     try:
-        return drive([sock], [schedule], timeout)[0]
+        return drive([sock], [schedule], timeout, idle)[0]
     finally:
         sock.close()
 
 
-def converse(sock: socket.socket, messages: Sequence[bytes], recv_size: int, timeout: float) -> list[Exchange]:
+def converse(
+    sock: socket.socket, messages: Sequence[bytes], recv_size: int, timeout: float, idle: float | None = None
+) -> list[Exchange]:
     """Send each message and wait for its whole echo before sending the next (an interactive client).
 
     Stops at the first message whose echo is incomplete; returns the exchanges made so far.
@@ -292,7 +303,7 @@ def converse(sock: socket.socket, messages: Sequence[bytes], recv_size: int, tim
     deadline = time.monotonic() + timeout
     for message in messages:
         schedule = Schedule(message, chunk_sizes=(max(1, len(message)),), recv_sizes=(recv_size,), half_close=False)
-        ex = drive([sock], [schedule], max(0.0, deadline - time.monotonic()))[0]
+        ex = drive([sock], [schedule], max(0.0, deadline - time.monotonic()), idle)[0]
         results.append(ex)
         if ex.timed_out or ex.reset or ex.error or ex.eof or bytes(ex.received) != message:
             break
@@ -304,7 +315,7 @@ def echo_mismatch(sent: bytes, ex: Exchange) -> str | None:
     got = bytes(ex.received)
     if got == sent:
         return None
-    n = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b), min(len(sent), len(got)))
+    n = next((i for i, (a, b) in enumerate(zip(sent, got, strict=False)) if a != b), min(len(sent), len(got)))
     if n < len(got) and n < len(sent):
         return (
             f"echo differs at byte {n} of {len(sent)}: sent {sent[n : n + 8]!r}, got {got[n : n + 8]!r} "

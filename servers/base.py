@@ -80,9 +80,7 @@ def inherited_listener() -> socket.socket:
     try:
         sock = socket.socket(fileno=SD_LISTEN_FDS_START)
     except OSError as exc:
-        raise ServerSetupError(
-            f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a socket: {exc.strerror}"
-        ) from None
+        raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a socket: {exc.strerror}") from None
     if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
         sock.detach()
         raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a listening TCP socket")
@@ -250,9 +248,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
         default=DEFAULT_GRACE,
         help="on SIGTERM/SIGINT, seconds to let connections in flight finish (default: %(default)s)",
     )
-    parser.add_argument(
-        "--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)"
-    )
+    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     return parser
 
 

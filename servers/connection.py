@@ -42,9 +42,7 @@ class EchoConnection:
     @property
     def events(self) -> int:
         """The selector events this connection waits for now (0 while it waits for nothing)."""
-        return (selectors.EVENT_READ if self.wants_read else 0) | (
-            selectors.EVENT_WRITE if self.wants_write else 0
-        )
+        return (selectors.EVENT_READ if self.wants_read else 0) | (selectors.EVENT_WRITE if self.wants_write else 0)
 
     def on_readable(self, buffer: memoryview) -> None:
         """Receive into ``buffer`` and try to echo it at once (most echoes never touch :attr:`pending`)."""

@@ -107,9 +107,7 @@ class SelectorEchoServer(EchoServer):
             except (KeyError, ValueError):
                 pass
             return
-        wanted = (selectors.EVENT_READ if conn.wants_read else 0) | (
-            selectors.EVENT_WRITE if conn.wants_write else 0
-        )
+        wanted = (selectors.EVENT_READ if conn.wants_read else 0) | (selectors.EVENT_WRITE if conn.wants_write else 0)
         current = events_of[sock]
         if wanted == current:
             return

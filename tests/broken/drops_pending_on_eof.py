@@ -4,6 +4,8 @@ Caught by: echo.half-close (large payload, client half-closes right after writin
 
 Realistic: "recv() returned b'', the client is gone, close it" is the usual reflex in an event loop; but
 EOF only means the client has finished sending, and the echo it is still waiting for is thrown away.
+The small SO_SNDBUF (harmless for a correct server) keeps echo waiting in the output buffer even on
+loopback, whose kernel buffers would otherwise absorb MiBs and hide the bug.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from types import FrameType
 
+SNDBUF = 16384  # a small kernel send buffer per client "to save memory": harmless when sends are correct
 HIGH_WATER = 256 * 1024  # stop reading while this much echo is waiting to be sent
 
 
@@ -42,7 +45,7 @@ def serve(sel: selectors.BaseSelector, client: Client, mask: int) -> None:
                 close(sel, client)
                 return
             client.out += data
-        if mask & selectors.EVENT_WRITE:
+        if client.out:  # send what the kernel takes now; the rest waits for EVENT_WRITE
             del client.out[: client.sock.send(client.out)]
     except BlockingIOError:
         pass
@@ -71,6 +74,7 @@ def main() -> None:
             if key.data is None:  # the listener
                 conn, _ = listener.accept()
                 conn.setblocking(False)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
                 sel.register(conn, selectors.EVENT_READ, Client(conn))
             else:
                 serve(sel, key.data, mask)

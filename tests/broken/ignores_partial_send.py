@@ -1,10 +1,11 @@
-"""Ignores the return value of send() on a non-blocking socket, silently dropping what the kernel did not take.
+"""Ignores the return value of send() on a non-blocking socket: what the kernel did not take is lost.
 
 Caught by: echo.fidelity (with large payloads and a slow reader)
 
 Realistic: `sock.send(data)` looks like "send the data", and with small messages on an idle loopback it
 always sends all of it; once the peer reads slowly the kernel accepts only part (or nothing, raising
-BlockingIOError) and the rest of the echo is lost.
+BlockingIOError) and the rest of the echo is lost. The small SO_SNDBUF (harmless for a correct
+server) makes this happen with a few hundred KiB even on loopback, whose buffers otherwise absorb MiBs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import socket
 import sys
 from types import FrameType
+
+SNDBUF = 16384  # a small kernel send buffer per client "to save memory": harmless when sends are correct
 
 
 def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -51,6 +54,7 @@ def main() -> None:
             if key.data is None:  # the listener
                 conn, _ = listener.accept()
                 conn.setblocking(False)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
                 sel.register(conn, selectors.EVENT_READ, conn)
             else:
                 serve(sel, key.data)

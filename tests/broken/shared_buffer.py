@@ -32,7 +32,7 @@ def handle(conn: socket.socket) -> None:
                     del buffer[:4096]
                     conn.sendall(chunk)
         except OSError:  # ConnectionResetError, BrokenPipeError: drop this client only
-            pass
+            buffer.clear()  # and do not leave its bytes for the next client
 
 
 def main() -> None:

@@ -1,0 +1,192 @@
+"""Connection checks: many clients at once, idle clients, resets, and a connect/close storm."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+
+from hypothesis import strategies as st
+
+from ..errors import CheckSkipped, ServerFault
+from ..net import Address, connect, reset
+from ..reproduce import concurrent_snippet
+from ..strategies import KiB, PayloadSpec, schedules
+from ..targets import Target
+from ..waiting import poll_until
+from ..wire import Schedule, drive, echo_mismatch, exchange
+from .base import CheckOptions, check, examples_for, falsify
+
+Client = tuple[PayloadSpec, Schedule]
+
+
+def _tagged(n: int, client: Client) -> Client:
+    """Give client ``n`` a payload no other client has (an 8-byte tag in front)."""
+    spec, sch = client
+    tagged = PayloadSpec(spec.size + 8, spec.kind, spec.seed, bytes([65 + n]) * 8 + spec.head)
+    return tagged, Schedule(tagged.build(), sch.chunk_sizes, sch.pauses, sch.recv_sizes, sch.stall_reader, True)
+
+
+def _connect_all(address: Address, count: int, timeout: float) -> list[socket.socket]:
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(connect(address, timeout))
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        raise ServerFault(f"connection {len(socks) + 1} of {count} failed: {exc}") from None
+    return socks
+
+
+@check(
+    "conn.concurrency",
+    "several clients with distinct payloads, interleaved, each get exactly their own echo "
+    "(sequential servers: queued clients are served in turn)",
+    weight=0.5,
+)
+def concurrency(target: Target, options: CheckOptions) -> str:
+    count = options.connections
+
+    def body(clients: list[Client]) -> None:
+        tagged = [_tagged(n, c) for n, c in enumerate(clients)]
+        socks = _connect_all(target.address, len(tagged), options.timeout)
+        try:
+            results = drive(socks, [sch for _, sch in tagged], options.timeout * 2, options.idle * 2)
+        finally:
+            for sock in socks:
+                sock.close()
+        for n, ((_, sch), ex) in enumerate(zip(tagged, results, strict=True)):
+            problem = echo_mismatch(sch.payload, ex)
+            if problem is None and not ex.eof:
+                problem = f"no FIN after the echo: {ex.outcome()}"
+            if problem is not None:
+                others = [bytes([65 + m]) * 8 for m in range(len(tagged)) if m != n]
+                if any(tag in ex.received for tag in others):
+                    problem = "cross-talk: another client's bytes arrived on this connection; " + problem
+                raise ServerFault(f"client {n} of {len(tagged)}: {problem}")
+
+    strategy = st.lists(schedules(max_size=128 * KiB), min_size=2, max_size=count)
+    n = falsify(
+        strategy,
+        body,
+        examples=examples_for(0.5, options),
+        options=options,
+        reproduce=lambda value, fault: concurrent_snippet(target.address, [_tagged(i, c) for i, c in enumerate(value)]),
+    )
+    mode = "served in turn" if target.sequential else "served concurrently"
+    return f"{n} examples of 2 to {count} clients {mode}"
+
+
+@check(
+    "conn.idle",
+    "idle connections held open (silent, or stopped mid-message) do not starve a new client",
+)
+def idle(target: Target, options: CheckOptions) -> str:
+    if target.sequential:
+        raise CheckSkipped("a sequential server serves one client at a time: idle clients block the rest by design")
+    idlers = _connect_all(target.address, options.connections * 2, options.timeout)
+    try:
+        for sock in idlers[::2]:
+            sock.sendall(b"partial message, then silence")
+        payload = b"hello from a new client\n" * 40
+        start = time.monotonic()
+        ex = exchange(target.address, Schedule(payload, half_close=True), options.idle * 2, options.idle)
+        problem = echo_mismatch(payload, ex)
+        if problem is not None:
+            raise ServerFault(
+                f"with {len(idlers)} idle connections open, a new client got no complete echo within "
+                f"{options.idle * 2:g}s: {problem}"
+            )
+        return f"new client served in {1000 * (time.monotonic() - start):.1f} ms beside {len(idlers)} idle ones"
+    finally:
+        for sock in idlers:
+            sock.close()
+
+
+def _fill_until_blocked(sock: socket.socket, limit: int, quiet: float, timeout: float) -> int:
+    """Write without reading until the socket stays unwritable for ``quiet`` s (or ``limit`` bytes)."""
+    sock.setblocking(False)
+    chunk = bytes(64 * KiB)
+    sent = 0
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_WRITE)
+        while sent < limit and time.monotonic() < deadline:
+            if not sel.select(quiet):
+                break
+            try:
+                sent += sock.send(chunk)
+            except BlockingIOError:
+                continue
+            except OSError:
+                break
+    return sent
+
+
+@check(
+    "conn.reset",
+    "a client that resets (RST) mid-stream, with echo pending, leaves the server and other clients unharmed",
+)
+def reset_midstream(target: Target, options: CheckOptions) -> str:
+    victim = connect(target.address, options.timeout)
+    pending = _fill_until_blocked(victim, 32 * 1024 * KiB, 0.2, options.timeout)
+    bystander = connect(target.address, options.timeout)
+    try:
+        first = b"bystander, before the reset\n" * 10
+        bystander.sendall(first)
+        reset(victim)
+        second = b"bystander, after the reset\n" * 10
+        ex = drive([bystander], [Schedule(second, half_close=True)], options.timeout, options.idle * 2)[0]
+        got = bytes(ex.received)
+        if got != first + second or not ex.eof:
+            raise ServerFault(
+                f"after another client reset its connection with {pending} B unread, a bystander connection "
+                f"got {len(got)} of {len(first + second)} B back ({ex.outcome()})"
+                + ("; the server is no longer running" if not target.alive() else "")
+            )
+    finally:
+        bystander.close()
+    if not target.alive():
+        raise ServerFault("the server died after a client reset its connection")
+    ex = exchange(target.address, Schedule(b"new client after the reset\n"), options.timeout, options.idle)
+    if echo_mismatch(b"new client after the reset\n", ex):
+        raise ServerFault(f"after a client reset, a new client is not served: {ex.outcome()}")
+    return f"reset with {pending >> 10} KiB unread; bystander and new client served"
+
+
+@check(
+    "conn.storm",
+    "1,000 connect/echo/close cycles all echo correctly and the server's descriptor count returns to baseline",
+)
+def storm(target: Target, options: CheckOptions) -> str:
+    before = target.fd_count()
+    start = time.monotonic()
+    payload = b"storm\n"
+    for cycle in range(options.storm):
+        try:
+            sock = connect(target.address, options.timeout)
+        except OSError as exc:
+            raise ServerFault(f"connect {cycle + 1} of {options.storm} failed: {exc}") from None
+        try:
+            ex = drive([sock], [Schedule(payload)], options.timeout, options.idle)[0]
+        finally:
+            sock.close()
+        if echo_mismatch(payload, ex) or not ex.eof:
+            raise ServerFault(f"cycle {cycle + 1} of {options.storm}: {echo_mismatch(payload, ex) or ex.outcome()}")
+    rate = options.storm / (time.monotonic() - start)
+    if before is None:
+        return f"{options.storm} cycles at {rate:.0f}/s (descriptors not observable)"
+    after = poll_until(lambda: _settled(target, before), options.idle)
+    if not after:
+        count = target.fd_count()
+        raise ServerFault(
+            f"descriptor leak: the server held {before} descriptors before {options.storm} connections "
+            f"and {count} after them (+{(count or 0) - before}); connections are not closed"
+        )
+    return f"{options.storm} cycles at {rate:.0f}/s; descriptors back to {before}"
+
+
+def _settled(target: Target, before: int) -> bool:
+    count = target.fd_count()
+    return count is not None and count <= before + 2

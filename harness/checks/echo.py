@@ -1,0 +1,125 @@
+"""Echo checks: the bytes that go in come back, in order, however they are written and read."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from .. import sysinfo
+from ..errors import ServerFault
+from ..net import connect
+from ..reproduce import conversation_snippet, snippet
+from ..strategies import MiB, PayloadSpec, payload_specs, recv_sizes, schedules
+from ..targets import Target
+from ..wire import Schedule, converse, echo_mismatch, exchange
+from .base import CheckOptions, check, examples_for, falsify
+
+
+def _run_schedule(target: Target, options: CheckOptions, schedule: Schedule, *, want_eof: bool) -> None:
+    """Run one schedule; raise :class:`ServerFault` saying what went wrong, if anything."""
+    ex = exchange(target.address, schedule, options.timeout, options.idle)
+    problem = echo_mismatch(schedule.payload, ex)
+    if problem is None and want_eof and not ex.eof:
+        problem = f"all {len(schedule.payload)} B came back, but then: {ex.outcome()} instead of FIN"
+    if problem is not None:
+        if not target.alive():
+            problem += "; the server is no longer running"
+        raise ServerFault(f"{problem} [{schedule.describe()}]")
+
+
+def _property(
+    target: Target,
+    options: CheckOptions,
+    weight: float,
+    strategy: st.SearchStrategy[tuple[PayloadSpec, Schedule]],
+    want_eof: bool,
+) -> str:
+    n = falsify(
+        strategy,
+        lambda value: _run_schedule(target, options, value[1], want_eof=want_eof),
+        examples=examples_for(weight, options),
+        options=options,
+        reproduce=lambda value, fault: snippet(target.address, value[0], value[1]),
+    )
+    return f"{n} examples"
+
+
+@check("echo.fidelity", "payloads of 0 B to 1 MiB over all byte values come back byte-identical", weight=1.0)
+def fidelity(target: Target, options: CheckOptions) -> str:
+    strategy = payload_specs(max_size=MiB).map(lambda spec: (spec, Schedule(spec.build(), half_close=False)))
+    return _property(target, options, 1.0, strategy, want_eof=False)
+
+
+@check(
+    "echo.partial",
+    "any chunking of the writes (single bytes, pauses) and any recv size give a byte-identical echo",
+    weight=1.0,
+)
+def partial(target: Target, options: CheckOptions) -> str:
+    return _property(target, options, 1.0, schedules(half_close=False), want_eof=False)
+
+
+@check(
+    "echo.half-close",
+    "after the client's shutdown(SHUT_WR) every remaining byte is echoed, then the server closes with FIN",
+    weight=0.5,
+)
+def half_close(target: Target, options: CheckOptions) -> str:
+    return _property(target, options, 0.5, schedules(half_close=True, max_size=MiB), want_eof=True)
+
+
+@check(
+    "echo.interactive",
+    "each message is echoed in full before the next is sent (sizes at multiples of 1024 included)",
+    weight=0.5,
+)
+def interactive(target: Target, options: CheckOptions) -> str:
+    def body(value: tuple[list[PayloadSpec], int]) -> None:
+        specs, recv_size = value
+        sock = connect(target.address, options.timeout)
+        try:
+            results = converse(sock, [s.build() for s in specs], recv_size, options.timeout, options.idle)
+        finally:
+            sock.close()
+        last = results[-1]
+        message = specs[len(results) - 1].build()
+        problem = echo_mismatch(message, last)
+        if problem is not None:
+            raise ServerFault(f"message {len(results)} of {len(specs)}: {problem}")
+
+    strategy = st.tuples(st.lists(payload_specs(min_size=1, max_size=16 * 1024), min_size=1, max_size=8), recv_sizes())
+    n = falsify(
+        strategy,
+        body,
+        examples=examples_for(0.5, options),
+        options=options,
+        reproduce=lambda value, fault: conversation_snippet(target.address, value[0], value[1]),
+    )
+    return f"{n} conversations"
+
+
+@check(
+    "echo.backpressure",
+    "with >= 16 MiB in flight and the reader stalled, nothing is lost, nothing deadlocks, memory stays bounded",
+)
+def backpressure(target: Target, options: CheckOptions) -> str:
+    spec = PayloadSpec(size=options.backpressure_bytes, kind="random", seed=16)
+    schedule = Schedule(spec.build(), stall_reader=0.3, half_close=True)
+    pid = target.pid
+    before = sysinfo.rss_kib(pid) if pid else None
+    try:
+        _run_schedule(target, options, schedule, want_eof=True)
+    except ServerFault as fault:
+        fault.reproducer = snippet(target.address, spec, schedule)
+        raise
+    if pid is None or before is None:
+        return f"{len(schedule.payload) >> 20} MiB echoed through a stalled reader (memory not observable in-process)"
+    peak = sysinfo.peak_rss_kib(pid) or 0
+    growth = peak - before
+    note = f"{len(schedule.payload) >> 20} MiB echoed through a stalled reader; peak memory grew {growth} KiB"
+    if growth > options.memory_limit_kib:
+        raise ServerFault(
+            f"memory is unbounded under backpressure: {note} (limit {options.memory_limit_kib} KiB): "
+            "the server keeps reading while its unsent echo piles up",
+            reproducer=snippet(target.address, spec, schedule),
+        )
+    return note
