@@ -27,10 +27,8 @@ def handle(conn: socket.socket) -> None:
         try:
             while data := conn.recv(65536):
                 buffer.extend(data)
-                while buffer:  # send in 4 KiB slices; other threads append to `buffer` meanwhile
-                    chunk = bytes(buffer[:4096])
-                    del buffer[:4096]
-                    conn.sendall(chunk)
+                conn.sendall(bytes(buffer))  # other threads append to `buffer` while this one sends
+                buffer.clear()
         except OSError:  # ConnectionResetError, BrokenPipeError: drop this client only
             buffer.clear()  # and do not leave its bytes for the next client
 

@@ -1,0 +1,226 @@
+"""Lifecycle checks: SIGTERM with clients mid-stream, the port afterwards, leftovers, restart, bind address.
+
+The shutdown is observed once per target start (:func:`observe_shutdown`) and each lifecycle check judges
+one aspect of that observation; the target is started again afterwards so later checks still have a server.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+from .. import sysinfo
+from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning, StartupFailure
+from ..net import Address, can_bind, connect, format_address
+from ..process import StopReport
+from ..strategies import KiB, PayloadSpec
+from ..targets import InProcessTarget, Target
+from ..wire import Schedule, drive, echo_mismatch
+from .base import CheckOptions, Verdict, check
+
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@dataclass
+class ShutdownObservation:
+    """What happened when the server was told to stop while a client was mid-stream."""
+
+    address: Address
+    report: StopReport | None = None
+    inflight_problem: str | None = None  #: None: the in-flight echo completed
+    port_after: str = "refused"  #: "refused", "accepted" or "timeout"
+    stderr: str = ""
+    threads_left: list[str] = field(default_factory=list)
+    fds_before: int | None = None
+    fds_after: int | None = None
+    rebind_problem: str | None = None  #: None: a new listener could bind the port once the server was gone
+    restart_problem: str | None = None  #: None: restarted on the same port at once
+    error: str | None = None  #: the observation itself could not be made
+
+
+_observed: weakref.WeakKeyDictionary[Target, tuple[Address, ShutdownObservation]] = weakref.WeakKeyDictionary()
+
+
+def observe_shutdown(target: Target, options: CheckOptions) -> ShutdownObservation:
+    """Stop ``target`` with a client mid-stream, observe everything, then start it again (cached per start)."""
+    if not target.lifecycle:
+        raise CheckSkipped("the harness does not own this server (--connect): it cannot stop and restart it")
+    cached = _observed.get(target)
+    if cached is not None and cached[0] == target.address:
+        return cached[1]
+    obs = _observe(target, options)
+    if target._address is None:  # restart failed: bring up a server on any port for the remaining checks
+        _restart_anywhere(target)
+    _observed[target] = (target.address, obs)
+    return obs
+
+
+def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
+    obs = ShutdownObservation(target.address)
+    threads_before = {t.name for t in threading.enumerate()}
+    in_process = isinstance(target, InProcessTarget)
+    obs.fds_before = target.fd_count() if in_process else None
+    first = PayloadSpec(256 * KiB, "random", 1).build()
+    rest = PayloadSpec(1024 * KiB, "random", 2).build()
+    sock = connect(obs.address, options.timeout)
+    try:
+        ex = drive([sock], [Schedule(first, half_close=False)], options.timeout, options.idle)[0]
+        if echo_mismatch(first, ex):
+            obs.error = f"the echo failed before the shutdown even began: {echo_mismatch(first, ex)}"
+            return obs
+        reports: list[StopReport | None] = []
+        stopper = threading.Thread(target=lambda: reports.append(target.terminate()), daemon=True)
+        stopper.start()
+        schedule = Schedule(rest, chunk_sizes=(64 * KiB,), pauses=(0.005,), half_close=True)
+        ex = drive([sock], [schedule], options.grace + options.timeout, options.idle)[0]
+        problem = echo_mismatch(rest, ex)
+        if problem is None and not ex.eof:
+            problem = f"the echo completed but the connection ended with: {ex.outcome()}"
+        obs.inflight_problem = problem
+    finally:
+        sock.close()
+    stopper.join(options.grace + 10)
+    obs.report = reports[0] if reports else None
+    obs.port_after = _probe(obs.address, options)
+    target.close()
+    obs.stderr = _stderr_of(target)
+    obs.rebind_problem = can_bind(obs.address)
+    if in_process:
+        poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
+        obs.threads_left = poll_threads
+        obs.fds_after = target.fd_count()
+    try:
+        target.restart()
+    except (StartupFailure, HarnessError) as exc:
+        obs.restart_problem = str(exc)
+    return obs
+
+
+def _probe(address: Address, options: CheckOptions) -> str:
+    try:
+        sock = connect(address, min(2.0, options.timeout))
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError:
+        return "timeout"
+    sock.close()
+    return "accepted"
+
+
+def _stderr_of(target: Target) -> str:
+    process = getattr(target, "process", None)
+    return process.stderr() if process is not None else ""
+
+
+def _restart_anywhere(target: Target) -> None:
+    if hasattr(target, "port"):
+        target.port = 0 if isinstance(target, InProcessTarget) or _announces(target) else None
+    target.start()
+
+
+def _announces(target: Target) -> bool:
+    process = getattr(target, "process", None)
+    return process is not None and "listening on" in process.stdout()
+
+
+@check("startup.ready", "the server accepts connections within the start-up timeout (judged by the runner)")
+def startup_ready(target: Target, options: CheckOptions) -> str:
+    """The runner judges start-up while starting the target; run alone, this only confirms it runs."""
+    if not target.alive():
+        raise ServerFault("the server is not running")
+    return "running"
+
+
+@check("lifecycle.sigterm", "on SIGTERM the in-flight echo completes and the server exits cleanly within the grace")
+def sigterm(target: Target, options: CheckOptions) -> str:
+    obs = observe_shutdown(target, options)
+    if obs.error:
+        raise ServerFault(obs.error)
+    report = obs.report
+    if report is None:
+        raise ServerFault("the server did not stop at all")
+    if not report.exited_in_grace:
+        raise ServerFault(f"the server did not exit within {options.grace:g}s of SIGTERM and had to be killed")
+    if not report.clean:
+        raise ServerFault(f"after SIGTERM the server exited with status {report.returncode} (expected 0)")
+    if obs.inflight_problem:
+        raise ServerFault(f"a client mid-stream during the shutdown lost its echo: {obs.inflight_problem}")
+    if obs.threads_left:
+        raise ServerFault(f"threads left running after shutdown: {', '.join(obs.threads_left)}")
+    if obs.fds_before is not None and obs.fds_after is not None and obs.fds_after > obs.fds_before:
+        raise ServerFault(f"descriptors left open after shutdown: {obs.fds_before} before, {obs.fds_after} after")
+    return f"exited {report.returncode} in {report.seconds:.2f}s; the client mid-stream got all its echo"
+
+
+@check("lifecycle.port-refuses", "once the server has exited, its port refuses connections")
+def port_refuses(target: Target, options: CheckOptions) -> str:
+    obs = observe_shutdown(target, options)
+    if obs.port_after == "accepted":
+        lingering = obs.report.lingering if obs.report else ()
+        who = f" (still alive in its process group: {', '.join(map(str, lingering))})" if lingering else ""
+        raise ServerFault(
+            f"{format_address(obs.address)} still accepts connections after the server exited{who}: "
+            "a child process kept the listening socket"
+        )
+    if obs.port_after == "timeout":
+        raise ServerFault(f"{format_address(obs.address)} neither refuses nor accepts after the server exited")
+    return "refused at once"
+
+
+@check("lifecycle.group", "no process of the server's group outlives it", severity=Verdict.WARN)
+def group(target: Target, options: CheckOptions) -> str:
+    if isinstance(target, InProcessTarget):
+        raise CheckSkipped("an in-process server has no process group of its own (see lifecycle.sigterm for threads)")
+    obs = observe_shutdown(target, options)
+    if obs.report is None or not sysinfo.available():
+        raise CheckSkipped("process groups are not observable here (needs /proc)")
+    if obs.report.lingering:
+        pids = ", ".join(map(str, obs.report.lingering))
+        raise ServerWarning(f"processes of the server's group outlived it and had to be killed: {pids}")
+    return "no process left in the group"
+
+
+@check("lifecycle.traceback", "stopping with SIGTERM prints no traceback", severity=Verdict.WARN)
+def no_traceback(target: Target, options: CheckOptions) -> str:
+    if isinstance(target, InProcessTarget):
+        raise CheckSkipped("the output of an in-process server is not captured")
+    obs = observe_shutdown(target, options)
+    if TRACEBACK in obs.stderr:
+        tail = obs.stderr[obs.stderr.rindex(TRACEBACK) :].strip().splitlines()[-1]
+        raise ServerWarning(f"the server printed a traceback on stderr: {tail}")
+    return "stderr has no traceback"
+
+
+@check(
+    "lifecycle.restart",
+    "the server restarts on the same port at once after a shutdown (SO_REUSEADDR)",
+    severity=Verdict.WARN,
+)
+def restart(target: Target, options: CheckOptions) -> str:
+    obs = observe_shutdown(target, options)
+    if obs.rebind_problem:
+        raise ServerWarning(f"port {obs.address[1]} could not be bound again after the shutdown: {obs.rebind_problem}")
+    if obs.restart_problem:
+        raise ServerWarning(
+            f"restarting on port {obs.address[1]} right after the shutdown failed: {obs.restart_problem}"
+        )
+    return f"restarted on port {obs.address[1]}"
+
+
+@check(
+    "lifecycle.bind-address",
+    "the server listens only on the address it was asked to (not on all interfaces)",
+    severity=Verdict.WARN,
+)
+def bind_address(target: Target, options: CheckOptions) -> str:
+    found = sysinfo.listening_sockets(target.address[1])
+    if found is None:
+        raise CheckSkipped("listening sockets are not observable here (needs /proc)")
+    wildcard = [a for a in found if a in ("0.0.0.0", "::")]
+    if wildcard:
+        raise ServerWarning(
+            f"port {target.address[1]} listens on {', '.join(wildcard)} (all interfaces), "
+            f"not only on {target.host}: bind to the address you were given"
+        )
+    return f"listening on {', '.join(sorted(set(found)))} only"

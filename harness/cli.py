@@ -1,0 +1,186 @@
+"""``python -m harness check [OPTIONS] [-- COMMAND [ARG...]]``: is this TCP echo server correct?
+
+Exit status: 0 when every required check passes, 1 when the server failed a check (or crashed, never
+became ready, hung on shutdown), 2 for misuse of the harness (bad option, command not found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from . import profiles, reports
+from .checks import CheckOptions, CheckResult, Verdict, catalogue
+from .errors import HarnessError
+from .net import LOOPBACK_HOSTS, parse_address
+from .runner import TargetReport, check_target, select
+from .targets import ConnectTarget, SubprocessTarget, Target, reference_command
+
+EPILOG = """\
+examples:
+  python -m harness check                              check the three reference servers
+  python -m harness check -- python3 my_echo.py {port}  check your server; {port} is replaced
+  python -m harness check --port 9000 -- ./server      your server listens on 9000 by itself
+  python -m harness check --listen-fd -- python3 -m servers.selector --listen-fd
+                                                       hand the server a listening socket as fd 3
+  python -m harness check --connect 127.0.0.1:9000     a server that is already running
+  python -m harness check --list                       what each check guarantees
+
+In COMMAND, {port} and {host} are replaced, and PORT and HOST are set in its environment. Without {port},
+--port or --listen-fd, the server must print 'listening on HOST:PORT' once it is ready.
+exit status: 0 all required checks pass, 1 the server failed a check, 2 the harness was misused.
+"""
+
+
+class UsageError(HarnessError):
+    """Bad command-line usage (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m harness`` command line."""
+    parser = _Parser(prog="python -m harness", description="Socket Harness: is this TCP server correct?")
+    sub = parser.add_subparsers(dest="command", metavar="check", required=True)
+    chk = sub.add_parser(
+        "check",
+        help="check an echo server (default: the reference servers)",
+        description="Check a TCP echo server for protocol and lifecycle bugs, with shrunk reproducers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = chk.add_argument_group("where the server is")
+    how = where.add_mutually_exclusive_group()
+    how.add_argument("--port", type=int, metavar="N", help="the server listens on port N by itself")
+    how.add_argument("--connect", metavar="HOST:PORT", help="check a server that is already running")
+    how.add_argument("--listen-fd", action="store_true", help="hand the server a listening socket as fd 3")
+    where.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
+    behaviour = chk.add_argument_group("what to expect")
+    behaviour.add_argument("--sequential", action="store_true", help="the server serves one client at a time")
+    behaviour.add_argument("--strict", action="store_true", help="warnings fail too")
+    behaviour.add_argument("--grace", type=float, default=5.0, help="seconds to exit after SIGTERM (default 5)")
+    behaviour.add_argument("--timeout", type=float, default=10.0, help="bound on one exchange (default 10 s)")
+    behaviour.add_argument("--startup-timeout", type=float, default=10.0, help="seconds to become ready (default 10)")
+    behaviour.add_argument("--examples", type=int, help="Hypothesis examples per property (default: profile)")
+    behaviour.add_argument(
+        "--profile", choices=profiles.PROFILES, help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or ci)"
+    )
+    behaviour.add_argument("--only", metavar="ID", action="append", help="run only checks matching ID (glob)")
+    behaviour.add_argument("--list", action="store_true", help="list the checks and exit")
+    out = chk.add_argument_group("reports")
+    out.add_argument("--json", metavar="FILE", help="write every result as JSON")
+    out.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report for CI")
+    out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    chk.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    return parser
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{name} must be positive, got {value:g}")
+
+
+def make_targets(args: argparse.Namespace) -> list[Target]:
+    """The targets the arguments describe; :class:`UsageError` for contradictory ones."""
+    command = list(args.server_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if args.connect:
+        if command:
+            raise UsageError("--connect checks a running server: do not give a COMMAND too")
+        address = parse_address(args.connect)
+        return [ConnectTarget(address, sequential=args.sequential)]
+    common = {"grace": args.grace, "startup_timeout": args.startup_timeout}
+    if not command:
+        if args.port is not None or args.listen_fd:
+            raise UsageError("--port and --listen-fd describe a COMMAND: give one after --")
+        return [
+            SubprocessTarget(
+                reference_command(name), args.host, port=0, name=name, sequential=name == "sequential", **common
+            )
+            for name in ("sequential", "threaded", "selector")
+        ]
+    if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
+        raise UsageError(f"command not found: {command[0]}")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    uses_port = any("{port}" in arg for arg in command)
+    port: int | None = args.port if args.port is not None else (None if uses_port or args.listen_fd else 0)
+    return [
+        SubprocessTarget(command, args.host, port=port, listen_fd=args.listen_fd, sequential=args.sequential, **common)
+    ]
+
+
+def print_catalogue() -> None:
+    """One line per check: id, verdict class, guarantee."""
+    for chk in catalogue():
+        print(f"{chk.id:<24} {chk.severity.value:<4}  {chk.guarantee}")
+
+
+def _print_result(result: CheckResult) -> None:
+    print(f"  {result.line()}", flush=True)
+    if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
+        for line in result.message.splitlines()[1:]:
+            print(f"      {line}")
+        if result.reproducer:
+            print("      minimal reproducer:")
+            for line in result.reproducer.splitlines():
+                print(f"        {line}")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the checks, print and write the reports; return the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print_catalogue()
+        return 0
+    for name in ("grace", "timeout", "startup_timeout"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.examples is not None and args.examples < 1:
+        raise UsageError(f"--examples must be at least 1, got {args.examples}")
+    checks = select(args.only)
+    if not checks:
+        raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
+    profile = profiles.load(args.profile)
+    options = CheckOptions(timeout=args.timeout, grace=args.grace, examples=args.examples)
+    targets = make_targets(args)
+    results: list[TargetReport] = []
+    for target in targets:
+        print(f"{target.name}  (Hypothesis profile {profile})", flush=True)
+        report = check_target(target, options, checks, on_result=_print_result)
+        results.append(report)
+        if report.stderr_tail and report.failed(args.strict):
+            print("  server stderr (last lines):")
+            for line in report.stderr_tail.splitlines():
+                print(f"    {line}")
+    counts = reports.tally(results)
+    print(", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no checks ran")
+    reports.write_all(results, json_path=args.json, junit_path=args.junitxml, html_path=args.html)
+    return 1 if any(r.failed(args.strict) for r in results) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: :func:`run` with misuse mapped to exit 2 and SIGTERM/Ctrl-C to a clean teardown."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return run(argv)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, UsageError):
+            print("usage: python -m harness check [OPTIONS] [-- COMMAND [ARG...]]  (see --help)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped", file=sys.stderr)
+        return 130

@@ -1,0 +1,75 @@
+"""Run the check catalogue against one target: start it, run the checks in order, always stop it."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
+from .checks.base import Check
+from .errors import StartupFailure
+from .targets import Target
+
+
+@dataclass
+class TargetReport:
+    """Every check result for one server."""
+
+    name: str
+    results: list[CheckResult] = field(default_factory=list)
+    stderr_tail: str = ""
+
+    def failed(self, strict: bool = False) -> bool:
+        """True if a check failed (or warned, when ``strict``), or the harness could not run one."""
+        bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.WARN} if strict else set())
+        return any(r.verdict in bad for r in self.results)
+
+
+def select(patterns: Sequence[str] | None) -> list[Check]:
+    """Checks whose id matches any glob in ``patterns`` (all when None), in running order."""
+    checks = catalogue()
+    if not patterns:
+        return checks
+    return [c for c in checks if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+
+
+def check_target(
+    target: Target,
+    options: CheckOptions,
+    checks: Sequence[Check] | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> TargetReport:
+    """Start ``target``, run ``checks`` (default: all), stop it. A start-up failure fails ``startup.ready``
+    and skips the rest. Never leaves the target running."""
+    report = TargetReport(target.name)
+    chosen = list(checks) if checks is not None else catalogue()
+
+    def record(result: CheckResult) -> None:
+        report.results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    start = time.monotonic()
+    try:
+        target.start()
+    except StartupFailure as exc:
+        record(CheckResult("startup.ready", Verdict.FAIL, time.monotonic() - start, exc.message))
+        for chk in chosen:
+            if chk.id != "startup.ready":
+                record(CheckResult(chk.id, Verdict.SKIP, 0.0, "skipped: the server did not start"))
+        report.stderr_tail = target.stderr_tail()
+        target.close()
+        return report
+    ready = time.monotonic() - start
+    try:
+        for chk in chosen:
+            if chk.id == "startup.ready":
+                record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms"))
+            else:
+                record(run_check(chk, target, options))
+    finally:
+        report.stderr_tail = target.stderr_tail()
+        target.close()
+    return report
