@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from . import sysinfo
-from .errors import HarnessError
-from .net import Address, family_of, format_address, free_port, make_listener, parse_address
+from .errors import HarnessError, StartupFailure
+from .net import Address, family_of, format_address, free_port, make_listener
 from .process import ServerProcess, StopReport
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
@@ -220,9 +220,8 @@ class SubprocessTarget(Target):
         except BaseException:
             self.process.cleanup()
             raise
-        address = parse_address(announced) if announced else (self.host, port)
-        if address[0] != self.host and announced:
-            address = (self.host, address[1])  # it announced a wildcard or name; we talk to the host asked
+        # a server may announce a wildcard or a name: we always talk to the loopback host we asked for
+        address = (self.host, announced_port(announced)) if announced else (self.host, port)
         self.port = address[1]
         self._address = address
         return address
@@ -276,6 +275,14 @@ class ConnectTarget(Target):
     def start(self) -> Address:
         self._address = self._fixed
         return self._fixed
+
+
+def announced_port(announced: str) -> int:
+    """The port of a readiness line's ``HOST:PORT`` (any host); :class:`StartupFailure` if it has none."""
+    port = announced.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise StartupFailure(f"the readiness line says 'listening on {announced}', which has no valid port")
+    return int(port)
 
 
 def reference_command(server: str) -> list[str]:

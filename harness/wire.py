@@ -50,6 +50,12 @@ class Schedule:
         if not self.pauses or min(self.pauses) < 0:
             raise ValueError(f"pauses must be >= 0 seconds, got {self.pauses!r}")
 
+    def __repr__(self) -> str:
+        return (
+            f"Schedule(<{len(self.payload)} B>, chunk_sizes={self.chunk_sizes!r}, pauses={self.pauses!r}, "
+            f"recv_sizes={self.recv_sizes!r}, stall_reader={self.stall_reader!r}, half_close={self.half_close!r})"
+        )
+
     def chunks(self) -> list[bytes]:
         """The payload cut into the writes this schedule makes."""
         out, pos = [], 0

@@ -27,7 +27,8 @@ def _tagged(n: int, client: Client) -> Client:
     return tagged, Schedule(tagged.build(), sch.chunk_sizes, sch.pauses, sch.recv_sizes, sch.stall_reader, True)
 
 
-def _connect_all(address: Address, count: int, timeout: float) -> list[socket.socket]:
+def _connect_all(address: Address, count: int, timeout: float, why: str = "") -> list[socket.socket]:
+    """``count`` connections; :class:`ServerFault` saying which failed and how (refused, or no answer)."""
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -35,7 +36,11 @@ def _connect_all(address: Address, count: int, timeout: float) -> list[socket.so
     except OSError as exc:
         for sock in socks:
             sock.close()
-        raise ServerFault(f"connection {len(socks) + 1} of {count} failed: {exc}") from None
+        if isinstance(exc, TimeoutError):
+            how = f"got no answer within {timeout:g}s: the server is not accepting and its listen backlog is full"
+        else:
+            how = f"failed: {exc}"
+        raise ServerFault(f"{why}connection {len(socks) + 1} of {count} {how}") from None
     return socks
 
 
@@ -85,7 +90,8 @@ def concurrency(target: Target, options: CheckOptions) -> str:
 def idle(target: Target, options: CheckOptions) -> str:
     if target.sequential:
         raise CheckSkipped("a sequential server serves one client at a time: idle clients block the rest by design")
-    idlers = _connect_all(target.address, options.connections * 2, options.timeout)
+    count = options.connections * 2
+    idlers = _connect_all(target.address, count, options.idle * 2, "while opening idle connections, ")
     try:
         for sock in idlers[::2]:
             sock.sendall(b"partial message, then silence")

@@ -1,9 +1,10 @@
 """Closes the socket as soon as the client half-closes, discarding echo still waiting in its output buffer.
 
-Caught by: echo.half-close (large payload, client half-closes right after writing)
+Caught by: echo.half-close
 
 Realistic: "recv() returned b'', the client is gone, close it" is the usual reflex in an event loop; but
-EOF only means the client has finished sending, and the echo it is still waiting for is thrown away.
+EOF only means the client has finished sending, and the echo it is still waiting for is thrown away
+(shows with payloads of 100 KiB or more when the client half-closes right after writing).
 The small SO_SNDBUF (harmless for a correct server) keeps echo waiting in the output buffer even on
 loopback, whose kernel buffers would otherwise absorb MiBs and hide the bug.
 """

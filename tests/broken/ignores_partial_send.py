@@ -1,6 +1,6 @@
 """Ignores the return value of send() on a non-blocking socket: what the kernel did not take is lost.
 
-Caught by: echo.fidelity (with large payloads and a slow reader)
+Caught by: echo.fidelity
 
 Realistic: `sock.send(data)` looks like "send the data", and with small messages on an idle loopback it
 always sends all of it; once the peer reads slowly the kernel accepts only part (or nothing, raising

@@ -1,6 +1,6 @@
 """Keeps reading while a client's output buffer grows without limit (no high-water mark, no backpressure).
 
-Caught by: echo.backpressure (server memory grows with what the client writes without reading)
+Caught by: echo.backpressure
 
 Realistic: an event loop that always reads when the socket is readable looks perfectly fair; a client that
 writes 16 MiB and reads nothing makes the server hold all 16 MiB in memory.
