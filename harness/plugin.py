@@ -149,7 +149,7 @@ def run_harness_check(harness_options: CheckOptions) -> Callable[..., CheckResul
     def run(check_id: str, target: Target, **overrides: object) -> CheckResult:
         if check_id not in REGISTRY:
             raise pytest.UsageError(f"no check {check_id!r}; known: {', '.join(sorted(REGISTRY))}")
-        options = CheckOptions(**{**harness_options.__dict__, **overrides})  # type: ignore[arg-type]
+        options = CheckOptions(**{**harness_options.__dict__, **overrides})
         return run_check(REGISTRY[check_id], target, options)
 
     return run

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from . import sysinfo
 from .errors import HarnessError, StartupFailure
-from .net import Address, family_of, format_address, free_port, make_listener
+from .net import Address, connect, family_of, format_address, free_port, make_listener
 from .process import ServerProcess, StopReport
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
@@ -273,6 +273,13 @@ class ConnectTarget(Target):
         self.name = format_address(address)
 
     def start(self) -> Address:
+        """Confirm something listens at the address (one probe connection); :class:`StartupFailure` if not."""
+        try:
+            connect(self._fixed, DEFAULT_STARTUP_TIMEOUT).close()
+        except ConnectionRefusedError:
+            raise StartupFailure(f"nothing listens on {self.name}: connection refused") from None
+        except OSError as exc:
+            raise StartupFailure(f"cannot connect to {self.name}: {exc}") from None
         self._address = self._fixed
         return self._fixed
 

@@ -58,7 +58,8 @@ class Schedule:
 
     def chunks(self) -> list[bytes]:
         """The payload cut into the writes this schedule makes."""
-        out, pos = [], 0
+        out: list[bytes] = []
+        pos = 0
         for size in itertools.cycle(self.chunk_sizes):
             if pos >= len(self.payload):
                 return out

@@ -282,4 +282,8 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
     except OSError:  # stdout closed: serving matters more than the announcement
         pass
     server.serve_forever()
+    # Stopped and exiting: a repeated stop signal must not turn exit status 0 into death by signal
+    # (during interpreter finalisation Python restores the default handlers, which would kill us).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0

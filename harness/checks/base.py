@@ -121,6 +121,13 @@ def run_check(chk: Check, target: Target, options: CheckOptions) -> CheckResult:
         verdict, message, reproducer = chk.severity, exc.message, exc.reproducer
     except HarnessError as exc:
         verdict, message = Verdict.ERROR, f"harness error: {exc}"
+    except ConnectionRefusedError:
+        state = "is no longer running" if not target.alive() else "refuses connections"
+        verdict, message = chk.severity, f"connection refused: the server {state}"
+    except TimeoutError as exc:
+        verdict, message = chk.severity, f"no answer in time: {exc or 'timed out'}"
+    except OSError as exc:
+        verdict, message = chk.severity, f"socket error talking to the server: {exc}"
     except Exception as exc:
         verdict, message = Verdict.ERROR, f"harness bug: {exc!r}\n{traceback.format_exc()}"
     seconds = time.monotonic() - start
@@ -132,7 +139,8 @@ def examples_for(chk_weight: float, options: CheckOptions) -> int:
     """Examples a property check runs: ``options.examples`` or the profile's max_examples times weight."""
     if options.examples is not None:
         return max(1, options.examples)
-    return max(1, round(settings().max_examples * chk_weight))
+    profile_examples: int = settings().max_examples
+    return max(1, round(profile_examples * chk_weight))
 
 
 def falsify(
@@ -181,7 +189,7 @@ def falsify(
     )(given(strategy)(gated))
     report = io.StringIO()
     try:
-        with with_reporter(lambda text: report.write(f"{text}\n")):
+        with with_reporter(lambda text: print(text, file=report)):
             prop()
     except ServerFault as fault:
         value = failures[-1][0] if failures else None
@@ -192,10 +200,10 @@ def falsify(
         fault.reproducer = reproduce(value, fault) + _blob(report.getvalue())
         raise
     except Flaky as exc:
-        value, fault = failures[0] if failures else (None, ServerFault(str(exc)))
+        first_value, first_fault = failures[0] if failures else (None, ServerFault(str(exc)))
         raise ServerFault(
-            f"intermittent: {fault.message} (the same input passed when replayed)",
-            reproducer=reproduce(value, fault) + _blob(report.getvalue()),
+            f"intermittent: {first_fault.message} (the same input passed when replayed)",
+            reproducer=reproduce(first_value, first_fault) + _blob(report.getvalue()),
         ) from None
     return runs[0]
 
