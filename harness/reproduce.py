@@ -23,24 +23,33 @@ def client(name, payload, chunks, pauses, recv_sizes, half_close, stall):
 
     def write():
         pos = i = 0
-        while pos < len(payload):
-            if i < {max_paused}:
-                time.sleep(pauses[i % len(pauses)])
-            size = chunks[i % len(chunks)]
-            sock.sendall(payload[pos : pos + size])
-            pos, i = pos + size, i + 1
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
+        try:
+            while pos < len(payload):
+                if i < {max_paused}:
+                    time.sleep(pauses[i % len(pauses)])
+                size = chunks[i % len(chunks)]
+                sock.sendall(payload[pos : pos + size])
+                pos, i = pos + size, i + 1
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            print(name, f"writing stopped after {{pos}} B: {{exc}}")
 
     threading.Thread(target=write, daemon=True).start()
     time.sleep(stall)  # a stalled reader
-    got, i = bytearray(), 0
+    got, i, end = bytearray(), 0, "FIN"
     while half_close or len(got) < len(payload):
-        data = sock.recv(recv_sizes[i % len(recv_sizes)])
+        try:
+            data = sock.recv(recv_sizes[i % len(recv_sizes)])
+        except OSError as exc:  # a reset (RST) or a timeout
+            data, end = b"", repr(exc)
         i += 1
         if not data:
             break
         got += data
+    if got != payload:
+        first = next((n for n, (a, b) in enumerate(zip(payload, got)) if a != b), min(len(payload), len(got)))
+        print(name, f"connection ended with {{end}}; first difference at byte {{first}}")
     print(name, "echo ok" if got == payload else f"MISMATCH: sent {{len(payload)}} B, got {{len(got)}} B")
 
 

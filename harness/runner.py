@@ -28,11 +28,17 @@ class TargetReport:
 
 
 def select(patterns: Sequence[str] | None) -> list[Check]:
-    """Checks whose id matches any glob in ``patterns`` (all when None), in running order."""
+    """Checks whose id matches any glob in ``patterns`` (all when None), in running order.
+
+    ``startup.ready`` is always included when anything matches: every run starts the server first.
+    An empty list means nothing matched."""
     checks = catalogue()
     if not patterns:
         return checks
-    return [c for c in checks if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    chosen = [c for c in checks if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    if chosen and all(c.id != "startup.ready" for c in chosen):
+        chosen.insert(0, next(c for c in checks if c.id == "startup.ready"))
+    return chosen
 
 
 def check_target(

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .net import Address, connect, reset
 
@@ -55,6 +56,10 @@ class Schedule:
             f"Schedule(<{len(self.payload)} B>, chunk_sizes={self.chunk_sizes!r}, pauses={self.pauses!r}, "
             f"recv_sizes={self.recv_sizes!r}, stall_reader={self.stall_reader!r}, half_close={self.half_close!r})"
         )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Pretty-printers (Hypothesis, IPython) show the short repr, never the whole payload."""
+        printer.text(repr(self))
 
     def chunks(self) -> list[bytes]:
         """The payload cut into the writes this schedule makes."""

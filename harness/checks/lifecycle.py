@@ -16,7 +16,7 @@ from ..net import Address, can_bind, connect, format_address
 from ..process import StopReport
 from ..strategies import KiB, PayloadSpec
 from ..targets import InProcessTarget, Target
-from ..wire import Schedule, drive, echo_mismatch
+from ..wire import Exchange, Schedule, drive, echo_mismatch
 from .base import CheckOptions, Verdict, check
 
 TRACEBACK = "Traceback (most recent call last)"
@@ -69,20 +69,28 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         if echo_mismatch(first, ex):
             obs.error = f"the echo failed before the shutdown even began: {echo_mismatch(first, ex)}"
             return obs
-        reports: list[StopReport | None] = []
-        stopper = threading.Thread(target=lambda: reports.append(target.terminate()), daemon=True)
-        stopper.start()
-        schedule = Schedule(rest, chunk_sizes=(64 * KiB,), pauses=(0.005,), half_close=True)
-        ex = drive([sock], [schedule], options.grace + options.timeout, options.idle)[0]
-        problem = echo_mismatch(rest, ex)
-        if problem is None and not ex.eof:
-            problem = f"the echo completed but the connection ended with: {ex.outcome()}"
-        obs.inflight_problem = problem
+        # The rest streams in the background while the server is told to stop; the port is probed the
+        # moment the server's own process is gone. A correct server exits only after draining, so the
+        # port refuses; a child that inherited the listener is still serving the stream, so it accepts.
+        schedule = Schedule(rest, chunk_sizes=(32 * KiB,), pauses=(0.01,), half_close=True)
+        streamed: list[Exchange] = []
+        streamer = threading.Thread(
+            target=lambda: streamed.append(drive([sock], [schedule], options.grace + options.timeout, options.idle)[0]),
+            daemon=True,
+        )
+        streamer.start()
+        obs.report = target.terminate()
+        obs.port_after = _probe(obs.address, options)
+        streamer.join(options.grace + options.timeout + 1)
+        if not streamed:
+            obs.inflight_problem = "the client mid-stream never finished"
+        else:
+            problem = echo_mismatch(rest, streamed[0])
+            if problem is None and not streamed[0].eof:
+                problem = f"the echo completed but the connection ended with: {streamed[0].outcome()}"
+            obs.inflight_problem = problem
     finally:
         sock.close()
-    stopper.join(options.grace + 10)
-    obs.report = reports[0] if reports else None
-    obs.port_after = _probe(obs.address, options)
     target.close()
     obs.stderr = _stderr_of(target)
     obs.rebind_problem = can_bind(obs.address)

@@ -1,0 +1,146 @@
+"""The command line: exit status 0/1/2, clear errors without tracebacks, reports, and no orphan process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import sysinfo
+
+BROKEN = Path(__file__).parent / "broken"
+
+
+def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["check", "--bogus"], "unrecognized arguments"),
+        (["check", "--host", "10.0.0.1"], "invalid choice"),
+        (["check", "--", "no-such-command-anywhere", "{port}"], "command not found: no-such-command-anywhere"),
+        (["check", "--connect", "localhost"], "expected HOST:PORT"),
+        (["check", "--connect", "192.168.1.1:80"], "only loopback"),
+        (["check", "--port", "9", "--connect", "127.0.0.1:9"], "not allowed with"),
+        (["check", "--only", "no.such.check"], "no check matches"),
+        (["check", "--grace", "0"], "--grace must be positive"),
+        (["check", "--port", "8000"], "give one after --"),
+        ([], "required"),
+    ],
+)
+def test_misuse_exits_2_with_a_clear_message(args: list[str], words: str) -> None:
+    done = harness(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_list_names_every_check_with_its_guarantee() -> None:
+    done = harness("check", "--list")
+    assert done.returncode == 0
+    for check_id in ("echo.fidelity", "conn.storm", "lifecycle.sigterm", "latency.nagle"):
+        assert check_id in done.stdout
+
+
+def test_a_correct_server_passes_and_reports_are_written(tmp_path: Path) -> None:
+    out = {k: tmp_path / f"report.{k}" for k in ("json", "xml", "html")}
+    done = harness(
+        "check", "--only", "echo.*", "--json", str(out["json"]), "--junitxml", str(out["xml"]),
+        "--html", str(out["html"]), "--", sys.executable, "-m", "servers.selector", "--port", "{port}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "echo.fidelity" in done.stdout and "pass" in done.stdout
+    data = json.loads(out["json"].read_text())
+    assert {c["id"] for c in data["servers"][0]["checks"]} >= {"startup.ready", "echo.fidelity"}
+    assert all(c["verdict"] == "pass" for c in data["servers"][0]["checks"])
+    suite = ET.parse(out["xml"]).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert "echo.fidelity" in out["html"].read_text()
+
+
+def test_a_broken_server_exits_1_with_a_shrunk_reproducer(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    done = harness("check", "--only", "echo.fidelity", "--json", str(report), "--", sys.executable,
+                   str(BROKEN / "recv_once.py"), "{port}")  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "minimal reproducer" in done.stdout
+    check = next(c for c in json.loads(report.read_text())["servers"][0]["checks"] if c["id"] == "echo.fidelity")
+    assert check["verdict"] == "fail"
+    # shrunk to the smallest payload recv(1024) cannot carry: 1025 bytes
+    assert "1025" in check["reproducer"], check["reproducer"]
+
+
+def test_the_reproducer_replays_the_failure_standalone(tmp_path: Path) -> None:
+    """The printed snippet, run on its own against the same (restarted) server, shows the mismatch."""
+    from harness import SubprocessTarget, Verdict, check_target
+    from harness.checks import CheckOptions
+    from harness.runner import select
+
+    target = SubprocessTarget([sys.executable, str(BROKEN / "recv_once.py"), "{port}"], port=0, grace=2)
+    options = CheckOptions(examples=10, idle=1, shrink_seconds=3)
+    result = check_target(target, options, select(["echo.fidelity"])).results[-1]
+    assert result.verdict is Verdict.FAIL and result.reproducer
+    with target:  # the same server again, on a new port
+        script = result.reproducer.replace(repr(result_address(result.reproducer)), repr(target.address))
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert "MISMATCH" in done.stdout, done.stdout + done.stderr
+
+
+def result_address(reproducer: str) -> tuple[str, int]:
+    line = next(line for line in reproducer.splitlines() if line.startswith("ADDRESS = "))
+    host, port = eval(line.split("=", 1)[1])
+    return host, port
+
+
+def test_sigterm_to_the_harness_kills_the_server_group() -> None:
+    """A harness stopped mid-check leaves no server process behind (never_listens would wait forever)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "check", "--startup-timeout", "60", "--", sys.executable,
+         str(BROKEN / "never_listens.py"), "{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        from harness.waiting import poll_until
+
+        assert poll_until(lambda: _children_of(proc.pid), 20), "the server never started"
+        server_pids = _children_of(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and "Traceback" not in err
+        assert poll_until(lambda: not any(_alive(p) for p in server_pids), 5), server_pids
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+pytestmark = pytest.mark.skipif(not sysinfo.available(), reason="needs /proc")
