@@ -150,6 +150,7 @@ def falsify(
     examples: int,
     options: CheckOptions,
     reproduce: Callable[[Any, ServerFault], str],
+    key: str,
 ) -> int:
     """Run ``body`` on up to ``examples`` values of ``strategy``; raise the smallest failure found.
 
@@ -157,7 +158,8 @@ def falsify(
     ``options.shrink_seconds``: from then on only values already seen to fail are run again (they fail
     again without touching the server), so the smallest failure found so far is the one reported. The
     raised fault carries ``reproduce(value, fault)`` and the Hypothesis blob. Returns the number of
-    examples run when none failed.
+    examples run when none failed. ``key`` (the check id) keys the example database, so failures found
+    by one check are replayed by that check on the next run, against any server.
     """
     failures: list[tuple[Any, ServerFault]] = []
     first_failure_at: list[float] = []
@@ -178,6 +180,8 @@ def falsify(
                 first_failure_at.append(time.monotonic())
             raise
 
+    # every check runs this same inner function: tell Hypothesis' database which check it is
+    gated._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
     prop = settings(
         max_examples=examples,
         deadline=None,

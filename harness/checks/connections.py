@@ -78,6 +78,7 @@ def concurrency(target: Target, options: CheckOptions) -> str:
         examples=examples_for(0.5, options),
         options=options,
         reproduce=lambda value, fault: concurrent_snippet(target.address, [_tagged(i, c) for i, c in enumerate(value)]),
+        key="conn.concurrency",
     )
     mode = "served in turn" if target.sequential else "served concurrently"
     return f"{n} examples of 2 to {count} clients {mode}"

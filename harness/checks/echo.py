@@ -27,6 +27,7 @@ def _run_schedule(target: Target, options: CheckOptions, schedule: Schedule, *, 
 
 
 def _property(
+    key: str,
     target: Target,
     options: CheckOptions,
     weight: float,
@@ -39,6 +40,7 @@ def _property(
         examples=examples_for(weight, options),
         options=options,
         reproduce=lambda value, fault: snippet(target.address, value[0], value[1]),
+        key=key,
     )
     return f"{n} examples"
 
@@ -46,7 +48,7 @@ def _property(
 @check("echo.fidelity", "payloads of 0 B to 1 MiB over all byte values come back byte-identical", weight=1.0)
 def fidelity(target: Target, options: CheckOptions) -> str:
     strategy = payload_specs(max_size=MiB).map(lambda spec: (spec, Schedule(spec.build(), half_close=False)))
-    return _property(target, options, 1.0, strategy, want_eof=False)
+    return _property("echo.fidelity", target, options, 1.0, strategy, want_eof=False)
 
 
 @check(
@@ -55,7 +57,7 @@ def fidelity(target: Target, options: CheckOptions) -> str:
     weight=1.0,
 )
 def partial(target: Target, options: CheckOptions) -> str:
-    return _property(target, options, 1.0, schedules(half_close=False), want_eof=False)
+    return _property("echo.partial", target, options, 1.0, schedules(half_close=False), want_eof=False)
 
 
 @check(
@@ -64,7 +66,7 @@ def partial(target: Target, options: CheckOptions) -> str:
     weight=0.5,
 )
 def half_close(target: Target, options: CheckOptions) -> str:
-    return _property(target, options, 0.5, schedules(half_close=True, max_size=MiB), want_eof=True)
+    return _property("echo.half-close", target, options, 0.5, schedules(half_close=True, max_size=MiB), want_eof=True)
 
 
 @check(
@@ -93,6 +95,7 @@ def interactive(target: Target, options: CheckOptions) -> str:
         examples=examples_for(0.5, options),
         options=options,
         reproduce=lambda value, fault: conversation_snippet(target.address, value[0], value[1]),
+        key="echo.interactive",
     )
     return f"{n} conversations"
 
