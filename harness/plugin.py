@@ -8,6 +8,9 @@ Fixtures:
 - ``refused_address``: a loopback address that refuses connections at once;
 - ``run_harness_check``: ``run_harness_check("echo.fidelity", target)`` runs one check, returns its result.
 
+``pytest --server-cmd "COMMAND {port}"`` (or ``--server-connect HOST:PORT``) adds one test per check of the
+catalogue, run against that server (see :mod:`harness.pytest_items`).
+
 Every option has an ini key and an environment variable; a bad value is reported with where it came from.
 """
 
@@ -21,8 +24,10 @@ import pytest
 
 from . import profiles
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
+from .errors import HarnessError
 from .net import Address
 from .net import refused_address as _refused_address
+from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
 from .targets import InProcessTarget, SubprocessTarget, Target, reference_command
 
 REFERENCE_SERVERS = ("sequential", "threaded", "selector")
@@ -31,73 +36,115 @@ MODES = ("inprocess", "subprocess")
 
 @dataclass(frozen=True)
 class _Option:
-    name: str  # --harness-NAME, ini harness_NAME, env HARNESS_NAME
+    name: str  # --NAME, ini NAME with _ for -, env HARNESS_NAME (upper case)
     kind: type
-    default: float
+    default: object
     help: str
 
     @property
     def flag(self) -> str:
-        return f"--harness-{self.name}"
+        return f"--{self.name}"
 
     @property
     def ini(self) -> str:
-        return f"harness_{self.name.replace('-', '_')}"
+        return self.name.replace("-", "_")
 
     @property
     def env(self) -> str:
-        return f"HARNESS_{self.name.replace('-', '_').upper()}"
+        bare = self.name.removeprefix("harness-")
+        return f"HARNESS_{bare.replace('-', '_').upper()}"
 
 
-OPTIONS = (
-    _Option("timeout", float, 10.0, "upper bound in seconds for one exchange"),
-    _Option("idle", float, 2.0, "seconds without a byte moving after which an exchange has hung"),
-    _Option("grace", float, 5.0, "seconds a server gets to exit after SIGTERM"),
-    _Option("shrink-seconds", float, 10.0, "time allowed to shrink a failing example"),
-    _Option("storm", int, 1000, "connect/echo/close cycles of the storm check"),
+CHECK_OPTIONS = (
+    _Option("harness-timeout", float, 10.0, "upper bound in seconds for one exchange"),
+    _Option("harness-idle", float, 2.0, "seconds without a byte moving after which an exchange has hung"),
+    _Option("harness-grace", float, 5.0, "seconds a server gets to exit after SIGTERM"),
+    _Option("harness-shrink-seconds", float, 10.0, "time allowed to shrink a failing example"),
+    _Option("harness-storm", int, 1000, "connect/echo/close cycles of the storm check"),
 )
-
-_options_key = pytest.StashKey[CheckOptions]()
+SERVER_OPTIONS = (
+    _Option("server-cmd", str, None, "run the conformance checks against this server: 'COMMAND {port}'"),
+    _Option("server-connect", str, None, "run the checks against a server already running at HOST:PORT"),
+    _Option("server-host", str, "127.0.0.1", "loopback address for --server-cmd (127.0.0.1 or ::1)"),
+    _Option("server-sequential", bool, False, "the server serves one client at a time"),
+    _Option("server-strict", bool, False, "warnings fail too"),
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("socket-harness", "Socket Harness (TCP server conformance checks)")
-    for opt in OPTIONS:
-        group.addoption(opt.flag, dest=opt.ini, default=None, help=f"{opt.help} (ini {opt.ini}, env {opt.env})")
-        parser.addini(opt.ini, help=opt.help, default=None)
+    for opt in CHECK_OPTIONS + SERVER_OPTIONS:
+        where = f"(ini {opt.ini}, env {opt.env})"
+        if opt.kind is bool:
+            group.addoption(opt.flag, dest=opt.ini, action="store_true", default=None, help=f"{opt.help} {where}")
+            parser.addini(opt.ini, help=opt.help, type="bool", default=None)
+        else:
+            group.addoption(opt.flag, dest=opt.ini, default=None, help=f"{opt.help} {where}")
+            parser.addini(opt.ini, help=opt.help, default=None)
 
 
-def _value(config: pytest.Config, opt: _Option) -> float:
+def _value(config: pytest.Config, opt: _Option) -> object:
+    """The option's value from the command line, else the ini file, else the environment, else its default;
+    a bad value is a usage error that names where it came from."""
     for source, raw in (
         (opt.flag, config.getoption(opt.ini)),
         (f"ini {opt.ini}", config.getini(opt.ini)),
         (f"env {opt.env}", os.environ.get(opt.env)),
     ):
-        if raw is None or raw == "":
+        if raw is None or (raw == "" and opt.kind is not bool):
             continue
+        if opt.kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in _TRUE | _FALSE:
+                return str(raw).lower() in _TRUE
+            raise pytest.UsageError(f"{source}: expected true or false, got {raw!r}")
+        if opt.kind is str:
+            return str(raw)
         try:
             value = opt.kind(raw)
         except ValueError:
             raise pytest.UsageError(f"{source}: expected a {opt.kind.__name__}, got {raw!r}") from None
         if value <= 0:
             raise pytest.UsageError(f"{source}: must be positive, got {raw!r}")
-        return float(value)
+        return value
     return opt.default
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    values = {opt.name.replace("-", "_"): _value(config, opt) for opt in OPTIONS}
-    values["storm"] = int(values["storm"])
-    config.stash[_options_key] = CheckOptions(**values)  # type: ignore[arg-type]
+    values = {opt.ini.removeprefix("harness_"): _value(config, opt) for opt in CHECK_OPTIONS}
+    config.stash[options_key] = CheckOptions(**values)  # type: ignore[arg-type]
+    for opt in SERVER_OPTIONS:
+        setattr(config.option, opt.ini, _value(config, opt))
     if not config.getoption("hypothesis_profile", None):
         profiles.load()
     config.addinivalue_line("markers", "harness_check(id): the Socket Harness check a test runs")
+    try:
+        target = make_target(config)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if target is not None:
+        config.stash[server_key] = ServerUnderTest(target)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if server_key in config.stash:
+        collector = HarnessCollector.from_parent(session, name="socket-harness", nodeid="socket-harness")
+        items.extend(collector.collect())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    server = session.config.stash.get(server_key, None)
+    if server is not None:
+        server.close()
 
 
 @pytest.fixture(scope="session")
 def harness_options(request: pytest.FixtureRequest) -> CheckOptions:
     """Check options from ``--harness-*`` / ``harness_*`` ini keys / ``HARNESS_*`` env variables."""
-    return request.config.stash[_options_key]
+    return request.config.stash[options_key]
 
 
 @pytest.fixture
@@ -133,7 +180,7 @@ def assert_clean_stop(target: Target) -> None:
 def reference_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Each reference server, in-process and as a subprocess, on an ephemeral port; stopped cleanly after."""
     name, mode = request.param
-    target = make_reference_target(name, mode, request.config.stash[_options_key].grace)
+    target = make_reference_target(name, mode, request.config.stash[options_key].grace)
     target.start()
     try:
         yield target

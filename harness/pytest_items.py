@@ -1,0 +1,129 @@
+"""``pytest --server-cmd "COMMAND {port}"``: the check catalogue as pytest items, one per check.
+
+The server is started once, before the first check, and stopped when the session ends (also after a failure
+or a pytest-timeout, since :meth:`Target.close` kills its whole process group). A ``fail`` verdict fails the
+item with the check's explanation and minimal reproducer; ``warn`` passes with a warning (fails with
+``--server-strict``); ``skip`` skips with the reason.
+"""
+
+from __future__ import annotations
+
+import shlex
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
+from .checks.base import Check
+from .errors import StartupFailure
+from .net import parse_address
+from .targets import ConnectTarget, SubprocessTarget, Target
+
+
+class HarnessCheckWarning(UserWarning):
+    """A ``warn`` verdict: an operational flaw of the server under test."""
+
+
+class CheckFailed(Exception):
+    """Raised by an item whose check failed; carries the result for the report."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+@dataclass
+class ServerUnderTest:
+    """The one server of a ``--server-cmd`` session, started on first use."""
+
+    target: Target
+    started: bool = False
+    startup_error: str | None = None
+
+    def ensure_started(self) -> None:
+        if not self.started:
+            self.started = True
+            try:
+                self.target.start()
+            except StartupFailure as exc:
+                self.startup_error = exc.message
+
+    def close(self) -> None:
+        if self.started:
+            self.target.close()
+
+
+def make_target(config: pytest.Config) -> Target | None:
+    """The target described by ``--server-cmd`` / ``--server-connect``, or None if neither is given."""
+    command = config.getoption("server_cmd")
+    connect = config.getoption("server_connect")
+    sequential = bool(config.getoption("server_sequential"))
+    host = config.getoption("server_host")
+    if command and connect:
+        raise pytest.UsageError("--server-cmd and --server-connect exclude each other")
+    if connect:
+        return ConnectTarget(parse_address(connect), sequential=sequential)
+    if not command:
+        return None
+    argv = shlex.split(command)
+    uses_port = any("{port}" in arg for arg in argv)
+    options: CheckOptions = config.stash[options_key]
+    return SubprocessTarget(
+        argv, host, port=None if uses_port else 0, grace=options.grace, sequential=sequential, name=command
+    )
+
+
+options_key = pytest.StashKey[CheckOptions]()
+server_key = pytest.StashKey[ServerUnderTest]()
+
+
+class HarnessCollector(pytest.Collector):
+    """Collects one :class:`HarnessCheckItem` per check of the catalogue."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for chk in catalogue():
+            yield HarnessCheckItem.from_parent(self, name=chk.id, check=chk)
+
+
+class HarnessCheckItem(pytest.Item):
+    """One check against the server under test."""
+
+    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.add_marker(pytest.mark.harness_check(check.id))
+
+    def runtest(self) -> None:
+        server = self.config.stash[server_key]
+        server.ensure_started()
+        if server.startup_error is not None:
+            if self.check.id == "startup.ready":
+                raise CheckFailed(CheckResult(self.check.id, Verdict.FAIL, 0.0, server.startup_error))
+            pytest.skip("the server did not start (see startup.ready)")
+        if self.check.id == "startup.ready":
+            return
+        result = run_check(self.check, server.target, self.config.stash[options_key])
+        if result.verdict is Verdict.SKIP:
+            pytest.skip(result.message)
+        strict = bool(self.config.getoption("server_strict"))
+        if result.verdict in (Verdict.FAIL, Verdict.ERROR) or (result.verdict is Verdict.WARN and strict):
+            raise CheckFailed(result)
+        if result.verdict is Verdict.WARN:
+            warnings.warn(HarnessCheckWarning(f"{self.check.id}: {result.message}"), stacklevel=1)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            r = excinfo.value.result
+            lines = [f"{r.id} {r.verdict.value}: {r.message}", f"guarantee: {self.check.guarantee}"]
+            if r.reproducer:
+                lines += ["minimal reproducer:", r.reproducer]
+            if r.stderr_tail:
+                lines += ["server stderr (last lines):", r.stderr_tail]
+            return "\n".join(lines)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return "socket-harness", None, f"{self.check.id}: {self.check.guarantee}"

@@ -1,0 +1,61 @@
+"""The pytest plugin's shell: ``pytest --server-cmd`` runs the catalogue as tests, options are validated with
+where they came from, and a failing check shows its explanation and reproducer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BROKEN = Path(__file__).parent / "broken"
+
+
+def pytest_in(directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(directory),
+         str(directory), *args],
+        capture_output=True, text=True, timeout=300, cwd=directory, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_server_cmd_runs_every_check_against_a_correct_server(tmp_path: Path) -> None:
+    done = pytest_in(tmp_path, "-v", "--server-cmd", f"{sys.executable} -m servers.threaded --port {{port}}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "socket-harness::echo.fidelity PASSED" in done.stdout
+    assert "socket-harness::lifecycle.sigterm PASSED" in done.stdout
+
+
+def test_server_cmd_fails_a_broken_server_with_its_reproducer(tmp_path: Path) -> None:
+    command = f"{sys.executable} {BROKEN / 'recv_once.py'} {{port}}"
+    done = pytest_in(tmp_path, "-k", "fidelity", "--server-cmd", command, "--harness-shrink-seconds", "3")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "echo.fidelity fail" in done.stdout
+    assert "minimal reproducer" in done.stdout and "socket.create_connection" in done.stdout
+
+
+def test_warnings_pass_unless_strict_which_can_come_from_the_environment(tmp_path: Path) -> None:
+    command = f"{sys.executable} {BROKEN / 'nagle_two_writes.py'} {{port}}"
+    relaxed = pytest_in(tmp_path, "-k", "nagle", "--server-cmd", command)
+    assert relaxed.returncode == 0 and "HarnessCheckWarning" in relaxed.stdout, relaxed.stdout[-3000:]
+    strict = pytest_in(tmp_path, "-k", "nagle", "--server-cmd", command, env={"HARNESS_SERVER_STRICT": "1"})
+    assert strict.returncode == 1, strict.stdout[-3000:]
+
+
+def test_a_server_that_never_starts_fails_startup_and_skips_the_rest(tmp_path: Path) -> None:
+    done = pytest_in(tmp_path, "-rs", "--server-cmd", f"{sys.executable} {BROKEN / 'crashes_at_startup.py'} {{port}}")
+    assert done.returncode == 1
+    assert "startup.ready fail" in done.stdout and "KeyError" in done.stdout
+    assert "the server did not start" in done.stdout
+
+
+def test_bad_option_values_name_their_source(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nharness_timeout = soon\n")
+    done = pytest_in(tmp_path)
+    assert done.returncode == 4
+    assert "ini harness_timeout: expected a float, got 'soon'" in done.stderr
+    done = pytest_in(tmp_path, "--harness-timeout", "-3")
+    assert "--harness-timeout: must be positive" in done.stderr
+    (tmp_path / "pytest.ini").unlink()
+    done = pytest_in(tmp_path, env={"HARNESS_SERVER_STRICT": "maybe"})
+    assert "env HARNESS_SERVER_STRICT: expected true or false" in done.stderr
