@@ -27,6 +27,7 @@ from types import TracebackType
 
 from . import sysinfo
 from .errors import HarnessError, StartupFailure
+from .waiting import poll_until
 
 POLL = 0.01
 READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
@@ -45,8 +46,9 @@ class StopReport:
 
     @property
     def clean(self) -> bool:
-        """Exit 0, or death by SIGTERM itself, within the grace period."""
-        return self.exited_in_grace and self.returncode in (0, -signal.SIGTERM)
+        """Within the grace period: exit 0, death by SIGTERM itself, or exit 143 (128 + SIGTERM, the
+        conventional status of a program that reports termination by SIGTERM, as socat and the JVM do)."""
+        return self.exited_in_grace and self.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
 
 
 class ServerProcess:
@@ -174,6 +176,15 @@ class ServerProcess:
             self.popen.wait(timeout=5)
         lingering = tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
         return StopReport(self.popen.returncode, in_grace, seconds, lingering)
+
+    def wait_group_empty(self, timeout: float) -> tuple[int, ...]:
+        """Wait up to ``timeout`` s for every process of the group to end; return those still alive."""
+
+        def leftovers() -> tuple[int, ...]:
+            return tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
+
+        poll_until(lambda: not leftovers(), timeout)
+        return leftovers()
 
     def kill_group(self) -> None:
         """SIGKILL every process of the server's group and reap the server. Idempotent, never raises."""

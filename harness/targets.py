@@ -246,6 +246,10 @@ class SubprocessTarget(Target):
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def leftovers(self, timeout: float) -> tuple[int, ...]:
+        """After :meth:`terminate`: wait up to ``timeout`` s for the rest of the group to end; who is left."""
+        return self.process.wait_group_empty(timeout) if self.process else ()
+
     def fd_count(self) -> int | None:
         return sysinfo.fd_count(self.process.pid) if self.process else None
 

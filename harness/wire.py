@@ -101,6 +101,7 @@ class Exchange:
     elapsed: float = 0.0  #: seconds from the first write to completion
     first_byte: float | None = None  #: seconds from the first write to the first echoed byte
     stalled_for: float = 0.0  #: seconds the writer was blocked while the reader stalled
+    sent_while_stalled: int = 0  #: bytes the server accepted before the stalled reader was released
 
     def outcome(self) -> str:
         """How the connection ended, in words."""
@@ -177,7 +178,9 @@ class _Conn:
         if self.write_closed:
             return
         self.write_closed = True
-        self.reading = True
+        if not self.reading:  # everything was written while the reader stalled
+            self.ex.sent_while_stalled = self.ex.sent
+            self.reading = True
         if not self.schedule.half_close and len(self.ex.received) >= len(self.view):
             self.done = True
         elif self.schedule.half_close:
@@ -208,6 +211,7 @@ class _Conn:
         """Release a stalled reader once no write has made progress for ``stall_reader`` seconds."""
         if not self.reading and now - self.last_progress >= self.schedule.stall_reader:
             self.ex.stalled_for = now - self.last_progress
+            self.ex.sent_while_stalled = self.ex.sent
             self.reading = True
 
     def _fail(self, exc: OSError) -> None:

@@ -24,7 +24,7 @@ CAUGHT_BY = {
     "no_half_close": ("echo.half-close", Verdict.FAIL, "instead of FIN"),
     "rst_on_close": ("echo.half-close", Verdict.FAIL, "RST"),
     "drops_pending_on_eof": ("echo.half-close", Verdict.FAIL, "lost"),
-    "unbounded_buffer": ("echo.backpressure", Verdict.FAIL, "memory is unbounded"),
+    "unbounded_buffer": ("echo.backpressure", Verdict.FAIL, "buffering is unbounded"),
     "shared_buffer": ("conn.concurrency", Verdict.FAIL, "client"),
     "serves_one_then_exits": ("conn.concurrency", Verdict.FAIL, "client"),
     "sequential_blocking": ("conn.idle", Verdict.FAIL, "idle connections"),

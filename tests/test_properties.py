@@ -38,11 +38,12 @@ def test_reference_server_passes(
 def test_backpressure_memory_is_bounded_for_the_selector_server(
     run_harness_check: Callable[..., CheckResult],
 ) -> None:
-    """16 MiB through a stalled reader: the selector server's peak memory grows by far less than that."""
+    """64 MiB offered to a stalled reader: the selector server's peak memory grows by a bounded amount
+    (its high-water mark is 1 MiB), far less than the 16 MiB the issue asks to have in flight."""
     from harness.plugin import make_reference_target
 
     with make_reference_target("selector", "subprocess") as target:
-        result = run_harness_check("echo.backpressure", target, memory_limit_kib=4 * 1024)
+        result = run_harness_check("echo.backpressure", target)
         assert result.verdict is Verdict.PASS, result.message
         growth_kib = int(result.message.split("grew ")[1].split()[0])
         assert growth_kib < 4 * 1024, result.message

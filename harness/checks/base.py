@@ -50,8 +50,7 @@ class CheckOptions:
     shrink_seconds: float = 10.0  #: time allowed to shrink a failure before reporting the smallest so far
     connections: int = 4  #: concurrent clients in concurrency checks
     storm: int = 1000  #: connect/echo/close cycles of the storm check
-    backpressure_bytes: int = 16 * 1024 * 1024  #: bytes in flight while the reader stalls
-    memory_limit_kib: int = 6 * 1024  #: allowed growth of the server's peak memory under backpressure
+    backpressure_bytes: int = 64 * 1024 * 1024  #: bytes offered while the reader stalls (>= 16 MiB)
 
 
 @dataclass

@@ -7,6 +7,7 @@ one aspect of that observation; the target is started again afterwards so later 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning, Sta
 from ..net import Address, can_bind, connect, format_address
 from ..process import StopReport
 from ..strategies import KiB, PayloadSpec
-from ..targets import InProcessTarget, Target
+from ..targets import InProcessTarget, SubprocessTarget, Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch
 from .base import CheckOptions, Verdict, check
 
@@ -32,6 +33,7 @@ class ShutdownObservation:
     port_after: str = "refused"  #: "refused", "accepted" or "timeout"
     stderr: str = ""
     threads_left: list[str] = field(default_factory=list)
+    lingering: tuple[int, ...] = ()  #: processes of the group still alive when the grace period ended
     fds_before: int | None = None
     fds_after: int | None = None
     rebind_problem: str | None = None  #: None: a new listener could bind the port once the server was gone
@@ -79,9 +81,12 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
             daemon=True,
         )
         streamer.start()
+        signalled = time.monotonic()
         obs.report = target.terminate()
         obs.port_after = _probe(obs.address, options)
         streamer.join(options.grace + options.timeout + 1)
+        if isinstance(target, SubprocessTarget):
+            obs.lingering = target.leftovers(max(0.0, signalled + options.grace - time.monotonic()))
         if not streamed:
             obs.inflight_problem = "the client mid-stream never finished"
         else:
@@ -151,7 +156,10 @@ def sigterm(target: Target, options: CheckOptions) -> str:
     if not report.exited_in_grace:
         raise ServerFault(f"the server did not exit within {options.grace:g}s of SIGTERM and had to be killed")
     if not report.clean:
-        raise ServerFault(f"after SIGTERM the server exited with status {report.returncode} (expected 0)")
+        raise ServerFault(
+            f"after SIGTERM the server ended with status {report.returncode} "
+            "(expected 0, 143, or death by SIGTERM itself)"
+        )
     if obs.inflight_problem:
         raise ServerFault(f"a client mid-stream during the shutdown lost its echo: {obs.inflight_problem}")
     if obs.threads_left:
@@ -166,7 +174,7 @@ def port_refuses(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
     if obs.port_after == "accepted":
         lingering = obs.report.lingering if obs.report else ()
-        who = f" (still alive in its process group: {', '.join(map(str, lingering))})" if lingering else ""
+        who = f" (alive in its process group: {', '.join(map(str, lingering))})" if lingering else ""
         raise ServerFault(
             f"{format_address(obs.address)} still accepts connections after the server exited{who}: "
             "a child process kept the listening socket"
@@ -183,9 +191,12 @@ def group(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
     if obs.report is None or not sysinfo.available():
         raise CheckSkipped("process groups are not observable here (needs /proc)")
-    if obs.report.lingering:
-        pids = ", ".join(map(str, obs.report.lingering))
-        raise ServerWarning(f"processes of the server's group outlived it and had to be killed: {pids}")
+    if obs.lingering:
+        pids = ", ".join(map(str, obs.lingering))
+        raise ServerWarning(
+            f"processes of the server's group were still alive {options.grace:g}s after SIGTERM and had to be "
+            f"killed: {pids}"
+        )
     return "no process left in the group"
 
 
