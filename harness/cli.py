@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     behaviour.add_argument("--strict", action="store_true", help="warnings fail too")
     behaviour.add_argument("--grace", type=float, default=5.0, help="seconds to exit after SIGTERM (default 5)")
     behaviour.add_argument("--timeout", type=float, default=10.0, help="bound on one exchange (default 10 s)")
+    behaviour.add_argument(
+        "--idle", type=float, default=2.0, help="no byte moving for this long means a hang (default 2 s)"
+    )
     behaviour.add_argument("--startup-timeout", type=float, default=10.0, help="seconds to become ready (default 10)")
     behaviour.add_argument("--examples", type=int, help="Hypothesis examples per property (default: profile)")
     behaviour.add_argument(
@@ -142,7 +145,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print_catalogue()
         return 0
-    for name in ("grace", "timeout", "startup_timeout"):
+    for name in ("grace", "timeout", "idle", "startup_timeout"):
         _positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.examples is not None and args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")
@@ -150,7 +153,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
     profile = profiles.load(args.profile)
-    options = CheckOptions(timeout=args.timeout, grace=args.grace, examples=args.examples)
+    options = CheckOptions(timeout=args.timeout, idle=args.idle, grace=args.grace, examples=args.examples)
     targets = make_targets(args)
     results: list[TargetReport] = []
     for target in targets:

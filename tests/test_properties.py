@@ -15,10 +15,12 @@ PROPERTIES = [
     "echo.interactive",
     "echo.half-close",
     "echo.backpressure",
+    "echo.large",
     "conn.concurrency",
     "conn.idle",
     "conn.reset",
     "conn.storm",
+    "conn.fd-growth",
     "latency.nagle",
 ]
 

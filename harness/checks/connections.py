@@ -194,6 +194,49 @@ def storm(target: Target, options: CheckOptions) -> str:
     return f"{options.storm} cycles at {rate:.0f}/s; descriptors back to {before}"
 
 
+@check(
+    "conn.fd-growth",
+    "connections that end in any way (clean close, reset, close with echo unread) give back their descriptors",
+)
+def fd_growth(target: Target, options: CheckOptions) -> str:
+    before = target.fd_count()
+    if before is None:
+        raise CheckSkipped("the server's descriptors are not observable (not started by the harness, or no /proc)")
+    total = 48
+    batch = 1 if target.sequential else 16  # a sequential server serves the next client only after this one
+    for first in range(0, total, batch):
+        socks = _connect_all(target.address, batch, options.timeout)
+        try:
+            drive(socks, [Schedule(_FD_PAYLOAD, half_close=False)] * batch, options.timeout, options.idle)
+            for n, sock in enumerate(socks, start=first):
+                _end_connection(sock, n % 3, options)
+        finally:
+            for sock in socks:
+                sock.close()
+    if not poll_until(lambda: _settled(target, before), options.idle * 2):
+        count = target.fd_count()
+        raise ServerFault(
+            f"descriptor leak: the server held {before} descriptors before {total} connections that ended by "
+            f"reset, unread close or clean close, and {count} after them (+{(count or 0) - before})"
+        )
+    return f"{total} connections (reset, unread close, clean close); descriptors back to {before}"
+
+
+_FD_PAYLOAD = b"descriptor check\n" * 64
+
+
+def _end_connection(sock: socket.socket, how: int, options: CheckOptions) -> None:
+    """End a connection in one of three ways: 0 reset, 1 close with echo unread (RST), 2 clean close."""
+    if how == 0:
+        reset(sock)
+    elif how == 1:
+        sock.sendall(_FD_PAYLOAD)
+        sock.close()
+    else:
+        drive([sock], [Schedule(b"", half_close=True)], options.timeout, options.idle)
+        sock.close()
+
+
 def _settled(target: Target, before: int) -> bool:
     count = target.fd_count()
     return count is not None and count <= before + 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import strategies as st
 
 from .. import sysinfo
@@ -98,6 +100,20 @@ def interactive(target: Target, options: CheckOptions) -> str:
         key="echo.interactive",
     )
     return f"{n} conversations"
+
+
+@check("echo.large", "a 128 MiB stream, written and read at full speed, comes back byte-identical")
+def large(target: Target, options: CheckOptions) -> str:
+    spec = PayloadSpec(size=options.large_bytes, kind="random", seed=128)
+    schedule = Schedule(spec.build(), chunk_sizes=(256 * 1024,), recv_sizes=(256 * 1024,), half_close=True)
+    start = time.monotonic()
+    try:
+        _run_schedule(target, options, schedule, want_eof=True)
+    except ServerFault as fault:
+        fault.reproducer = snippet(target.address, spec, schedule)
+        raise
+    rate = len(schedule.payload) / (time.monotonic() - start) / 1e6
+    return f"{len(schedule.payload) >> 20} MiB echoed at {rate:.0f} MB/s"
 
 
 @check(

@@ -1,0 +1,135 @@
+"""The zoo: the command line run on every server in it.
+
+Every deliberately broken server (``tests/broken``, plus third-party programs with known bugs) must be caught
+by the check that targets its bug, with that check's verdict class; every correct server (the reference
+servers, third-party programs, servers in other languages) must pass the whole catalogue with no false alarm.
+A missed bug or a false alarm fails a test here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+PY = sys.executable
+
+
+def broken(script: str) -> list[str]:
+    return [PY, str(HERE / "broken" / f"{script}.py"), "{port}"]
+
+
+#: name -> (command, check id, verdict, words the explanation must contain)
+BROKEN = {
+    "recv_once": (broken("recv_once"), "echo.fidelity", "fail", "came back"),
+    "ignores_partial_send": (broken("ignores_partial_send"), "echo.fidelity", "fail", "came back"),
+    "accepts_never_answers": (broken("accepts_never_answers"), "echo.fidelity", "fail", "came back"),
+    "wrong_bytes": (broken("wrong_bytes"), "echo.fidelity", "fail", "differs at byte"),
+    "strips_newlines": (broken("strips_newlines"), "echo.fidelity", "fail", ""),
+    "recv_until_short": (broken("recv_until_short"), "echo.partial", "fail", "came back"),
+    "no_half_close": (broken("no_half_close"), "echo.half-close", "fail", "instead of FIN"),
+    "rst_on_close": (broken("rst_on_close"), "echo.half-close", "fail", "RST"),
+    "drops_pending_on_eof": (broken("drops_pending_on_eof"), "echo.half-close", "fail", "lost"),
+    "closes_after_8mib": (broken("closes_after_8mib"), "echo.large", "fail", "lost"),
+    "unbounded_buffer": (broken("unbounded_buffer"), "echo.backpressure", "fail", "buffering is unbounded"),
+    "shared_buffer": (broken("shared_buffer"), "conn.concurrency", "fail", "client"),
+    "serves_one_then_exits": (broken("serves_one_then_exits"), "conn.concurrency", "fail", "client"),
+    "sequential_blocking": (broken("sequential_blocking"), "conn.idle", "fail", "idle connections"),
+    "slow_accept": (broken("slow_accept"), "conn.idle", "fail", "idle connections"),
+    "dies_on_reset": (broken("dies_on_reset"), "conn.reset", "fail", "reset"),
+    "leaks_fds": (broken("leaks_fds"), "conn.storm", "fail", "descriptor leak"),
+    "leaks_on_reset": (broken("leaks_on_reset"), "conn.fd-growth", "fail", "descriptor leak"),
+    "nagle_two_writes": (broken("nagle_two_writes"), "latency.nagle", "warn", "Nagle"),
+    "ignores_sigterm": (broken("ignores_sigterm"), "lifecycle.sigterm", "fail", "did not exit"),
+    "drops_inflight": (broken("drops_inflight"), "lifecycle.sigterm", "fail", "mid-stream"),
+    "traceback_on_exit": (broken("traceback_on_exit"), "lifecycle.traceback", "warn", "traceback"),
+    "forking_keeps_listener": (broken("forking_keeps_listener"), "lifecycle.port-refuses", "fail", "still accepts"),
+    "no_reuseaddr": (broken("no_reuseaddr"), "lifecycle.restart", "warn", "Address already in use"),
+    "listens_all_interfaces": (broken("listens_all_interfaces"), "lifecycle.bind-address", "warn", "all interfaces"),
+    "never_listens": (broken("never_listens"), "startup.ready", "fail", "did not"),
+    "crashes_at_startup": (broken("crashes_at_startup"), "startup.ready", "fail", "KeyError"),
+    # third-party: nmap's ncat before its half-close fix (nmap/nmap#2510) drops what cat has not written yet
+    "ncat --exec /bin/cat": (
+        ["ncat", "-l", "{host}", "{port}", "--keep-open", "--exec", "/bin/cat"], "echo.half-close", "fail", "lost",
+    ),
+}  # fmt: skip
+
+#: name -> (command, extra options); each must pass every check (skips allowed only where they say why)
+CORRECT = {
+    "servers.sequential": ([PY, "-m", "servers.sequential", "--port", "{port}"], ["--sequential"]),
+    "servers.threaded": ([PY, "-m", "servers.threaded", "--port", "{port}"], []),
+    "servers.selector": ([PY, "-m", "servers.selector", "--port", "{port}"], []),
+    "socat (fork)": (["socat", "TCP-LISTEN:{port},bind={host},reuseaddr,fork,backlog=1024", "EXEC:cat"], []),
+    "tcpserver (ucspi-tcp)": (["tcpserver", "-R", "-H", "-l", "0", "-c", "1000", "-b", "1024", "{host}", "{port}",
+                               "cat"], []),
+    "node net (JavaScript)": (["node", str(HERE / "correct" / "echo_server.js"), "{port}"], []),
+    "socketserver (stdlib)": ([PY, str(HERE / "correct" / "stdlib_socketserver.py"), "{port}"], []),
+}  # fmt: skip
+
+#: quick settings for the broken servers: a hang is detected after 1 s of silence, shrinking gets 3 s
+QUICK = ["--examples", "10", "--grace", "2", "--startup-timeout", "3", "--timeout", "5", "--idle", "1"]
+
+
+def need(program: str) -> None:
+    """Skip when a third-party program is missing, except in CI, whose .ci/run installs them all."""
+    if shutil.which(program) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is not installed: .ci/run must install it")
+        pytest.skip(f"{program} is not installed (apt-get install socat ucspi-tcp ncat nodejs)")
+
+
+def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dict[str, dict[str, str]], str]:
+    need(command[0])
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [PY, "-m", "harness", "check", *options, "--json", str(report), "--", *command],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    checks = {c["id"]: c for c in json.loads(report.read_text())["servers"][0]["checks"]}
+    return done.returncode, checks, done.stdout
+
+
+def test_every_broken_script_is_in_the_zoo() -> None:
+    scripts = {p.stem for p in (HERE / "broken").glob("*.py")} - {"__init__"}
+    assert scripts <= set(BROKEN), scripts - set(BROKEN)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_server_is_caught_by_its_check(name: str, tmp_path: Path) -> None:
+    command, check_id, verdict, words = BROKEN[name]
+    strict = ["--strict"] if verdict == "warn" else []
+    status, checks, stdout = run_cli(command, "--only", check_id, *strict, *QUICK, tmp_path=tmp_path)
+    result = checks[check_id]
+    assert result["verdict"] == verdict, f"{name}: {check_id} said {result['verdict']}: {result['message']}"
+    assert words in result["message"], result["message"]
+    assert status == 1, stdout
+    if check_id.startswith("echo.") and check_id != "echo.backpressure":
+        assert "socket.create_connection" in (result["reproducer"] or ""), "a failing property prints a reproducer"
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_server_passes_everything(name: str, tmp_path: Path) -> None:
+    command, options = CORRECT[name]
+    status, checks, stdout = run_cli(command, *options, tmp_path=tmp_path)
+    alarms = {
+        cid: f"{c['verdict']}: {c['message']}" for cid, c in checks.items() if c["verdict"] not in ("pass", "skip")
+    }
+    assert not alarms, f"false alarms for {name}: {alarms}"
+    skipped = {cid for cid, c in checks.items() if c["verdict"] == "skip"}
+    assert skipped <= ({"conn.idle"} if "--sequential" in options else set()), skipped
+    assert status == 0, stdout
+
+
+def test_sequential_blocking_is_correct_as_a_sequential_server(tmp_path: Path) -> None:
+    """The tutorial's sequential server, checked as what it is: queued clients are served in turn."""
+    status, checks, stdout = run_cli(broken("sequential_blocking"), "--sequential", "--only", "conn.*", *QUICK,
+                                     tmp_path=tmp_path)  # fmt: skip
+    assert status == 0, stdout
+    assert checks["conn.concurrency"]["verdict"] == "pass" and checks["conn.idle"]["verdict"] == "skip"
