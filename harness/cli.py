@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -166,7 +167,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"    {line}")
     counts = reports.tally(results)
     print(", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no checks ran")
-    reports.write_all(results, json_path=args.json, junit_path=args.junitxml, html_path=args.html)
+    meta = f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')} · Hypothesis profile {profile} · python -m harness check"
+    reports.write_all(results, json_path=args.json, junit_path=args.junitxml, html_path=args.html, meta=meta)
     return 1 if any(r.failed(args.strict) for r in results) else 0
 
 

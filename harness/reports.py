@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .checks import REGISTRY, Verdict
@@ -81,26 +81,34 @@ _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2330;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;font-family:ui-monospace,monospace}
 .summary span{display:inline-block;margin-right:.6rem;padding:.2rem .6rem;border-radius:1rem;font-weight:600}
-table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e6ec;
+table{border-collapse:collapse;width:100%;table-layout:fixed}th:nth-child(1){width:17rem}
+th:nth-child(2){width:4.5rem}th:nth-child(3){width:4.5rem}td,th{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e6ec;
 vertical-align:top}th{font-size:.8rem;text-transform:uppercase;color:#677}
 .v{font-weight:700;border-radius:.3rem;padding:.1rem .45rem;font-size:.85rem}
 .pass{background:#dff5e3;color:#17692a}.fail{background:#fde2e1;color:#a11b14}.warn{background:#fff2cc;color:#7a5600}
 .skip{background:#eceff3;color:#566}.error{background:#f3defa;color:#6b1d86}
 code,pre{font-family:ui-monospace,monospace;font-size:.82rem}pre{background:#f6f8fa;padding:.7rem;overflow:auto;
 border-radius:.3rem}details summary{cursor:pointer;color:#345}.g{color:#677;font-size:.85rem}
+.meta{color:#677;font-size:.85rem}tr.row-fail td:first-child,tr.row-error td:first-child{border-left:4px solid
+#d93025}tr.row-warn td:first-child{border-left:4px solid #e0a800}tr.row-fail,tr.row-error{background:#fff8f7}
+h2 .v{font-family:system-ui,sans-serif;margin-left:.5rem}
 """
 
 
-def to_html(reports: Sequence[TargetReport]) -> str:
-    """One self-contained page: verdict colours, per-check details, reproducers, stderr tails."""
+def to_html(reports: Sequence[TargetReport], meta: str = "") -> str:
+    """One self-contained page: verdict colours, per-check details, reproducers (open on failures), stderr."""
     counts = tally(reports)
     badges = "".join(f'<span class="{v}">{n} {v}</span>' for v, n in counts.items() if n)
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8><title>Socket Harness report</title>",
-        f"<style>{_CSS}</style><h1>Socket Harness report</h1><p class=summary>{badges}</p>",
+        f"<style>{_CSS}</style><h1>Socket Harness report</h1>",
+        f"<p class=meta>{html.escape(meta)}</p>" if meta else "",
+        f"<p class=summary>{badges}</p>",
     ]
     for report in reports:
-        parts.append(f"<h2>{html.escape(report.name)}</h2><table><tr><th>check</th><th>verdict</th>")
+        overall = "fail" if report.failed() else ("warn" if report.failed(strict=True) else "pass")
+        parts.append(f'<h2>{html.escape(report.name)}<span class="v {overall}">{overall}</span></h2>')
+        parts.append("<table><tr><th>check</th><th>verdict</th>")
         parts.append("<th>time</th><th>result</th></tr>")
         for r in report.results:
             guarantee = REGISTRY[r.id].guarantee if r.id in REGISTRY else ""
@@ -108,14 +116,20 @@ def to_html(reports: Sequence[TargetReport]) -> str:
             rest = "\n".join(r.message.splitlines()[1:])
             if rest:
                 detail += f"<pre>{html.escape(rest)}</pre>"
+            opened = " open" if r.verdict in (Verdict.FAIL, Verdict.ERROR) else ""
             if r.reproducer:
                 detail += (
-                    f"<details><summary>minimal reproducer</summary><pre>{html.escape(r.reproducer)}</pre></details>"
+                    f"<details{opened}><summary>minimal reproducer (standalone Python)</summary>"
+                    f"<pre>{html.escape(r.reproducer)}</pre></details>"
                 )
             if r.stderr_tail:
-                detail += f"<details><summary>server stderr</summary><pre>{html.escape(r.stderr_tail)}</pre></details>"
+                detail += (
+                    f"<details><summary>server stderr (last lines)</summary><pre>{html.escape(r.stderr_tail)}</pre>"
+                    "</details>"
+                )
             parts.append(
-                f"<tr><td><code>{r.id}</code><div class=g>{html.escape(guarantee)}</div></td>"
+                f'<tr class="row-{r.verdict.value}"><td><code>{r.id}</code>'
+                f"<div class=g>{html.escape(guarantee)}</div></td>"
                 f'<td><span class="v {r.verdict.value}">{r.verdict.value}</span></td>'
                 f"<td>{r.seconds:.2f}s</td><td>{detail}</td></tr>"
             )
@@ -124,10 +138,20 @@ def to_html(reports: Sequence[TargetReport]) -> str:
 
 
 def write_all(
-    reports: Sequence[TargetReport], *, json_path: str | None, junit_path: str | None, html_path: str | None
+    reports: Sequence[TargetReport],
+    *,
+    json_path: str | None,
+    junit_path: str | None,
+    html_path: str | None,
+    meta: str = "",
 ) -> None:
     """Write each report that has a path; :class:`HarnessError` if a file cannot be written."""
-    for path, render in ((json_path, to_json), (junit_path, to_junit), (html_path, to_html)):
+    renderers: tuple[tuple[str | None, Callable[[Sequence[TargetReport]], str]], ...] = (
+        (json_path, to_json),
+        (junit_path, to_junit),
+        (html_path, lambda r: to_html(r, meta)),
+    )
+    for path, render in renderers:
         if path:
             try:
                 Path(path).write_text(render(reports))
