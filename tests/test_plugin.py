@@ -59,3 +59,40 @@ def test_bad_option_values_name_their_source(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").unlink()
     done = pytest_in(tmp_path, env={"HARNESS_SERVER_STRICT": "maybe"})
     assert "env HARNESS_SERVER_STRICT: expected true or false" in done.stderr
+
+
+def test_a_pytest_timeout_still_kills_the_server_group(tmp_path: Path) -> None:
+    """pytest-timeout (signal method) interrupts a test mid-start-up: the server and its child are killed."""
+    marker = f"harness-timeout-probe-{os.getpid()}"
+    server = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', sys.argv[1]]); "
+        "print('child started', flush=True); time.sleep(300)"
+    )
+    (tmp_path / "test_hang.py").write_text(
+        "import sys\n"
+        "import pytest\n"
+        "from harness import SubprocessTarget\n\n"
+        "@pytest.mark.timeout(3)\n"
+        "def test_hangs():\n"
+        f"    cmd = [sys.executable, '-c', {server!r}, {marker!r}]\n"
+        "    with SubprocessTarget(cmd, port=None, startup_timeout=60) as target:\n"
+        "        pass\n"
+    )
+    done = pytest_in(tmp_path, "-s")
+    assert done.returncode == 1 and "Timeout" in done.stdout, done.stdout[-2000:]
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout == "", f"processes left behind: {left.stdout}"
+
+
+def test_pgrep_sees_marked_processes() -> None:
+    """The check above can fail: a live process with the marker in its argv is found by pgrep."""
+    marker = f"harness-pgrep-probe-{os.getpid()}"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    try:
+        from harness.waiting import poll_until
+
+        assert poll_until(lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout, 10)
+    finally:
+        proc.kill()
+        proc.wait()
