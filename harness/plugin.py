@@ -16,6 +16,7 @@ Every option has an ini key and an environment variable; a bad value is reported
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -180,7 +181,15 @@ def assert_clean_stop(target: Target) -> None:
 def reference_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Each reference server, in-process and as a subprocess, on an ephemeral port; stopped cleanly after."""
     name, mode = request.param
-    target = make_reference_target(name, mode, request.config.stash[options_key].grace)
+    with running_reference_target(name, mode, request.config.stash[options_key].grace) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def running_reference_target(name: str, mode: str, grace: float = 5.0) -> Iterator[Target]:
+    """Start reference server ``name`` in ``mode``; on leaving, assert a clean stop (if the block did not
+    fail) and always release it."""
+    target = make_reference_target(name, mode, grace)
     target.start()
     try:
         yield target

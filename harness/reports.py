@@ -82,8 +82,9 @@ body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;font-family:ui-monospace,monospace}
 .summary span{display:inline-block;margin-right:.6rem;padding:.2rem .6rem;border-radius:1rem;font-weight:600}
 table{border-collapse:collapse;width:100%;table-layout:fixed}th:nth-child(1){width:17rem}
-th:nth-child(2){width:4.5rem}th:nth-child(3){width:4.5rem}td,th{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e6ec;
-vertical-align:top}th{font-size:.8rem;text-transform:uppercase;color:#677}
+th:nth-child(2){width:4.5rem}th:nth-child(3){width:4.5rem}
+td,th{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e6ec;vertical-align:top}
+th{font-size:.8rem;text-transform:uppercase;color:#677}
 .v{font-weight:700;border-radius:.3rem;padding:.1rem .45rem;font-size:.85rem}
 .pass{background:#dff5e3;color:#17692a}.fail{background:#fde2e1;color:#a11b14}.warn{background:#fff2cc;color:#7a5600}
 .skip{background:#eceff3;color:#566}.error{background:#f3defa;color:#6b1d86}

@@ -144,3 +144,35 @@ def _alive(pid: int) -> bool:
 
 
 pytestmark = pytest.mark.skipif(not sysinfo.available(), reason="needs /proc")
+
+
+CORRECT = Path(__file__).parent / "correct"
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["port", "listen-fd", "env", "ipv6"],
+)
+def test_every_way_of_telling_a_server_its_port(how: str, tmp_path: Path) -> None:
+    """--port N (it listens by itself), --listen-fd (fd 3), $PORT/$HOST in its environment, --host ::1."""
+    from harness.net import can_bind, free_port
+
+    only = ["--only", "echo.fidelity", "--only", "lifecycle.sigterm", "--examples", "5"]
+    if how == "port":
+        port = str(free_port())
+        args = ["--port", port, *only, "--", sys.executable, str(CORRECT / "stdlib_socketserver.py"), port]
+    elif how == "listen-fd":
+        args = ["--listen-fd", *only, "--", sys.executable, "-m", "servers.selector", "--listen-fd"]
+    elif how == "env":
+        script = f'exec "{sys.executable}" "{CORRECT / "stdlib_socketserver.py"}" "$PORT"'
+        args = [*only, "--", "sh", "-c", script + " # {port}"]
+    else:
+        if can_bind(("::1", 0)) is not None:
+            pytest.skip("no IPv6 loopback here")
+        args = ["--host", "::1", *only, "--", sys.executable, "-m", "servers.threaded", "--host", "{host}", "--port",
+                "{port}"]  # fmt: skip
+    report = tmp_path / "r.json"
+    done = harness("check", "--json", str(report), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = {c["id"]: c["verdict"] for c in json.loads(report.read_text())["servers"][0]["checks"]}
+    assert verdicts == {"startup.ready": "pass", "echo.fidelity": "pass", "lifecycle.sigterm": "pass"}, verdicts

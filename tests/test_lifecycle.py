@@ -10,7 +10,7 @@ import pytest
 
 from harness import CheckOptions, CheckResult, Target, Verdict
 from harness.checks.lifecycle import observe_shutdown
-from harness.plugin import MODES, REFERENCE_SERVERS, assert_clean_stop, make_reference_target
+from harness.plugin import MODES, REFERENCE_SERVERS, running_reference_target
 
 LIFECYCLE = ["lifecycle.sigterm", "lifecycle.port-refuses", "lifecycle.group", "lifecycle.traceback"]
 LIFECYCLE += ["lifecycle.restart", "lifecycle.bind-address"]
@@ -19,14 +19,8 @@ LIFECYCLE += ["lifecycle.restart", "lifecycle.bind-address"]
 @pytest.fixture(params=[(n, m) for n in REFERENCE_SERVERS for m in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
 def fresh_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """A reference server of its own for each test (lifecycle checks stop and restart it)."""
-    name, mode = request.param
-    target = make_reference_target(name, mode, grace=5.0)
-    target.start()
-    try:
+    with running_reference_target(*request.param) as target:
         yield target
-        assert_clean_stop(target)
-    finally:
-        target.close()
 
 
 def test_shutdown_mid_stream_is_clean(

@@ -184,13 +184,7 @@ def storm(target: Target, options: CheckOptions) -> str:
     rate = options.storm / (time.monotonic() - start)
     if before is None:
         return f"{options.storm} cycles at {rate:.0f}/s (descriptors not observable)"
-    after = poll_until(lambda: _settled(target, before), options.idle)
-    if not after:
-        count = target.fd_count()
-        raise ServerFault(
-            f"descriptor leak: the server held {before} descriptors before {options.storm} connections "
-            f"and {count} after them (+{(count or 0) - before}); connections are not closed"
-        )
+    _require_descriptors_back(target, before, f"{options.storm} connections", options)
     return f"{options.storm} cycles at {rate:.0f}/s; descriptors back to {before}"
 
 
@@ -213,12 +207,7 @@ def fd_growth(target: Target, options: CheckOptions) -> str:
         finally:
             for sock in socks:
                 sock.close()
-    if not poll_until(lambda: _settled(target, before), options.idle * 2):
-        count = target.fd_count()
-        raise ServerFault(
-            f"descriptor leak: the server held {before} descriptors before {total} connections that ended by "
-            f"reset, unread close or clean close, and {count} after them (+{(count or 0) - before})"
-        )
+    _require_descriptors_back(target, before, f"{total} connections ended by reset, unread close or close", options)
     return f"{total} connections (reset, unread close, clean close); descriptors back to {before}"
 
 
@@ -237,6 +226,16 @@ def _end_connection(sock: socket.socket, how: int, options: CheckOptions) -> Non
         sock.close()
 
 
-def _settled(target: Target, before: int) -> bool:
-    count = target.fd_count()
-    return count is not None and count <= before + 2
+def _require_descriptors_back(target: Target, before: int, what: str, options: CheckOptions) -> None:
+    """Wait (bounded) for the server's descriptor count to return to ``before`` (+2 slack); else fail."""
+
+    def settled() -> bool:
+        count = target.fd_count()
+        return count is not None and count <= before + 2
+
+    if not poll_until(settled, options.idle * 2):
+        count = target.fd_count() or 0
+        raise ServerFault(
+            f"descriptor leak: the server held {before} descriptors before {what} and {count} after them "
+            f"(+{count - before}): connections are not closed"
+        )
