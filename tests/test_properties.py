@@ -22,6 +22,7 @@ PROPERTIES = [
     "conn.storm",
     "conn.fd-growth",
     "latency.nagle",
+    "fuzz.stateful",
 ]
 
 

@@ -53,6 +53,8 @@ BROKEN = {
     "no_reuseaddr": (broken("no_reuseaddr"), "lifecycle.restart", "warn", "Address already in use"),
     "listens_all_interfaces": (broken("listens_all_interfaces"), "lifecycle.bind-address", "warn", "all interfaces"),
     "never_listens": (broken("never_listens"), "startup.ready", "fail", "did not"),
+    "global_done_flag": (broken("global_done_flag"), "fuzz.stateful", "fail", "steps"),
+    "closes_wrong_socket_on_reset": (broken("closes_wrong_socket_on_reset"), "fuzz.stateful", "fail", "steps"),
     "crashes_at_startup": (broken("crashes_at_startup"), "startup.ready", "fail", "KeyError"),
     # third-party: nmap's ncat before its half-close fix (nmap/nmap#2510) drops what cat has not written yet
     "ncat --exec /bin/cat": (

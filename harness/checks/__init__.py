@@ -1,10 +1,10 @@
 """The check catalogue. Importing this package registers every check in :data:`REGISTRY`."""
 
-from . import connections, echo, latency, lifecycle  # noqa: F401  (registers the checks)
+from . import connections, echo, latency, lifecycle, stateful  # noqa: F401  (registers the checks)
 from .base import REGISTRY, Check, CheckOptions, CheckResult, Verdict, check, falsify, run_check
 
 #: families in the order they run: lifecycle last, because it stops and restarts the server
-FAMILIES = ("startup", "echo", "conn", "latency", "lifecycle")
+FAMILIES = ("startup", "echo", "conn", "latency", "fuzz", "lifecycle")
 
 
 def catalogue() -> list[Check]:

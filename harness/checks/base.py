@@ -201,17 +201,18 @@ def falsify(
             if recorded is fault:
                 value = seen
                 break
-        fault.reproducer = reproduce(value, fault) + _blob(report.getvalue())
+        fault.reproducer = reproduce(value, fault) + hypothesis_blob(report.getvalue())
         raise
     except Flaky as exc:
         first_value, first_fault = failures[0] if failures else (None, ServerFault(str(exc)))
         raise ServerFault(
             f"intermittent: {first_fault.message} (the same input passed when replayed)",
-            reproducer=reproduce(first_value, first_fault) + _blob(report.getvalue()),
+            reproducer=reproduce(first_value, first_fault) + hypothesis_blob(report.getvalue()),
         ) from None
     return runs[0]
 
 
-def _blob(report: str) -> str:
+def hypothesis_blob(report: str) -> str:
+    """The ``@reproduce_failure`` line Hypothesis reported, as a comment line (or nothing)."""
     lines = [line for line in report.splitlines() if "reproduce_failure" in line]
     return f"\n# Hypothesis: {lines[-1].strip()}" if lines else ""

@@ -1,0 +1,410 @@
+"""``fuzz.stateful``: a Hypothesis state machine over several concurrent connections to one server.
+
+Rules open connections, write chunks (without reading), read with a given size, pause (data flows on every
+connection), half-close (then everything must come back, then FIN), drain, reset and close, in any
+interleaving Hypothesis chooses. After every step, for every connection still open: what it received is a
+prefix of what it sent, and the server has neither closed nor reset it. A failure shrinks to a minimal step
+sequence, printed as a standalone script that replays it.
+"""
+
+from __future__ import annotations
+
+import io
+import selectors
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from ..errors import ServerFault
+from ..net import Address, connect
+from ..targets import Target
+from .base import CheckOptions, check, examples_for, hypothesis_blob
+
+Step = tuple[Any, ...]
+MAX_CONNECTIONS = 4
+MAX_STEPS = 20
+#: after opening or ending a connection, the model lets the server react for this long (the server accepts
+#: and starts serving, or notices the close), so a step means the same in the machine and in its replay
+SETTLE = 0.005
+#: after a drain, how long to watch for an unexpected FIN or RST behind the echo
+WATCH = 0.01
+
+
+@dataclass
+class Conn:
+    """One connection of the model: what was sent, what came back, what is still queued to send."""
+
+    name: str
+    sock: socket.socket
+    sent: bytearray = field(default_factory=bytearray)
+    received: bytearray = field(default_factory=bytearray)
+    outbox: bytearray = field(default_factory=bytearray)
+    half_closed: bool = False
+    ended: str | None = None  #: how the server ended it, if it did: "FIN" or "RST"
+
+    def pump(self, read: bool) -> bool:
+        """Send what the socket takes, and (if ``read``) receive what is there, without blocking.
+        Returns True if any byte moved."""
+        moved = False
+        if self.outbox:
+            try:
+                n = self.sock.send(self.outbox)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.ended = self.ended or "RST"
+                n = 0
+            del self.outbox[:n]
+            moved = n > 0
+        if read and self.ended is None:
+            moved |= self.receive(65536)
+        return moved
+
+    def receive(self, size: int) -> bool:
+        """One non-blocking recv of up to ``size`` bytes; records FIN or RST. True if bytes arrived."""
+        try:
+            data = self.sock.recv(size)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.ended = "RST"
+            return False
+        if not data:
+            self.ended = "FIN"
+            return False
+        self.received += data
+        return True
+
+
+class _Gate:
+    """Shared between the machine runs of one check: the shrink budget and the failures seen. Once the
+    budget is spent every rule is a no-op, so shrinking ends at once and the shortest failure seen is
+    reported (Hypothesis then calls the failure flaky, which :func:`stateful` expects)."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.first_failure: float | None = None
+        self.failures: list[tuple[list[Step], ServerFault]] = []
+
+    @property
+    def closed(self) -> bool:
+        return self.first_failure is not None and time.monotonic() - self.first_failure > self.budget
+
+
+def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[RuleBasedStateMachine]:
+    """A state machine class bound to ``target`` (one instance per Hypothesis example)."""
+    limit = 1 if target.sequential else MAX_CONNECTIONS
+    payloads = st.binary(min_size=1, max_size=256) | st.builds(
+        lambda n, b: bytes([b]) * n, st.integers(257, 256 * 1024), st.integers(0, 255)
+    )
+
+    class ConnectionsMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conns: list[Conn] = []
+            self.count = 0
+            self.steps: list[Step] = []
+            self.failed = False
+
+        # -- helpers -----------------------------------------------------------------------------------
+        def _fail(self, message: str) -> None:
+            self.failed = True
+            fault = ServerFault(message)
+            gate.failures.append((list(self.steps), fault))
+            if gate.first_failure is None:
+                gate.first_failure = time.monotonic()
+            raise fault
+
+        def _flow(self, seconds: float, until: Any = None) -> None:
+            """Move data on every connection for ``seconds`` (or until ``until()`` is true), reading all."""
+            deadline = time.monotonic() + seconds
+            while True:
+                for c in self.conns:
+                    c.pump(read=True)
+                if until is not None and until():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                events = [selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbox else 0) for c in self.conns]
+                with selectors.DefaultSelector() as sel:
+                    for c, ev in zip(self.conns, events, strict=True):
+                        if c.ended is None:
+                            sel.register(c.sock, ev)
+                    if not sel.get_map():
+                        return
+                    sel.select(min(left, 0.05))
+
+        def _drop(self, conn: Conn) -> None:
+            if conn in self.conns:
+                self.conns.remove(conn)
+
+        # -- rules: connections are Bundle values, so a step names its connection and shrinks cleanly ---
+        connections = Bundle("connections")
+
+        @precondition(lambda self: len(self.conns) < limit)
+        @rule(target=connections)
+        def open(self) -> Conn | None:
+            if gate.closed:
+                return None
+            name = f"c{self.count}"
+            self.count += 1
+            self.steps.append(("open", name))
+            try:
+                sock = connect(target.address, options.timeout)
+            except OSError as exc:
+                self._fail(f"{name}: connect failed: {exc}")
+            sock.setblocking(False)
+            conn = Conn(name, sock)
+            self.conns.append(conn)
+            self._flow(SETTLE)
+            return conn
+
+        @rule(conn=connections, data=payloads)
+        def write(self, conn: Conn | None, data: bytes) -> None:
+            if gate.closed or conn is None:
+                return
+            self.steps.append(("write", conn.name, data))
+            conn.sent += data
+            conn.outbox += data
+            conn.pump(read=False)
+
+        @rule(conn=connections, size=st.sampled_from([1, 7, 1024, 65536]))
+        def read(self, conn: Conn | None, size: int) -> None:
+            if gate.closed or conn is None:
+                return
+            self.steps.append(("read", conn.name, size))
+            conn.pump(read=False)
+            conn.receive(size)
+
+        @precondition(lambda self: bool(self.conns))
+        @rule(ms=st.sampled_from([0, 1, 10]))
+        def pause(self, ms: int) -> None:
+            if gate.closed:
+                return
+            self.steps.append(("pause", ms))
+            self._flow(ms / 1000)
+
+        @rule(conn=consumes(connections))
+        def half_close(self, conn: Conn | None) -> None:
+            if gate.closed or conn is None:
+                return
+            self.steps.append(("half_close", conn.name))
+            self._flow(options.idle, until=lambda: not conn.outbox or conn.ended is not None)
+            try:
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                conn.ended = conn.ended or "RST"
+            conn.half_closed = True
+            self._flow(options.idle * 2, until=lambda: conn.ended is not None)
+            if conn.received != conn.sent or conn.ended != "FIN":
+                how = {None: "no EOF", "RST": "a reset", "FIN": "FIN"}[conn.ended]
+                self._fail(
+                    f"{conn.name}: after shutdown(SHUT_WR), {len(conn.received)} of {len(conn.sent)} B came back, "
+                    f"then {how} (expected all of it, then FIN)"
+                )
+            conn.sock.close()
+            self._drop(conn)
+
+        @rule(conn=connections)
+        def drain(self, conn: Conn | None) -> None:
+            if gate.closed or conn is None:
+                return
+            self.steps.append(("drain", conn.name))
+            self._drain(conn)
+
+        def _drain(self, conn: Conn) -> None:
+            """Flow until all of ``conn``'s echo is back, then :data:`WATCH` more for an unexpected FIN or RST."""
+            self._flow(options.idle * 2, until=lambda: len(conn.received) >= len(conn.sent) or conn.ended)
+            if len(conn.received) < len(conn.sent) and conn.ended is None:
+                self._fail(
+                    f"{conn.name}: only {len(conn.received)} of {len(conn.sent)} B came back within "
+                    f"{options.idle * 2:g}s (the connection is open and silent)"
+                )
+            self._flow(WATCH, until=lambda: conn.ended is not None)
+
+        @rule(conn=consumes(connections), how=st.sampled_from(["close", "reset"]))
+        def end(self, conn: Conn | None, how: str) -> None:
+            if gate.closed or conn is None:
+                return
+            self.steps.append((how, conn.name))
+            if how == "reset":
+                try:
+                    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            conn.sock.close()
+            self._drop(conn)
+            self._flow(SETTLE)
+
+        # -- invariants --------------------------------------------------------------------------------
+        @invariant()
+        def echo_is_a_prefix_and_nobody_was_cut_off(self) -> None:
+            if gate.closed:
+                return
+            for c in self.conns:
+                if bytes(c.received) != bytes(c.sent[: len(c.received)]):
+                    n = next(i for i, (a, b) in enumerate(zip(c.received, c.sent, strict=False)) if a != b)
+                    self._fail(f"{c.name}: echo differs from what was sent at byte {n}")
+                if c.ended is not None:
+                    self._fail(
+                        f"{c.name}: the server ended the connection with {c.ended} although the client had not "
+                        f"closed it ({len(c.received)} of {len(c.sent)} B had come back)"
+                    )
+
+        def teardown(self) -> None:
+            """Every example ends by half-closing each connection still open and waiting for the server's FIN:
+            all echo must be back, and the server has provably finished with this example's connections
+            before the next example starts (no example sees the after-effects of another)."""
+            try:
+                if not self.failed and not gate.closed:
+                    for conn in list(self.conns):
+                        self.half_close(conn)
+            finally:
+                for conn in self.conns:
+                    conn.sock.close()
+
+    return ConnectionsMachine
+
+
+@check(
+    "fuzz.stateful",
+    "any interleaving of opens, writes, reads, pauses, half-closes, drains, resets and closes on several connections "
+    "keeps every echo exact and leaves the other connections undisturbed",
+    weight=2.0,
+)
+def stateful(target: Target, options: CheckOptions) -> str:
+    gate = _Gate(options.shrink_seconds)
+    machine = machine_for(target, options, gate)
+    examples = examples_for(2.0, options)
+    report = io.StringIO()
+    config = settings(
+        max_examples=examples,
+        stateful_step_count=MAX_STEPS,
+        deadline=None,
+        print_blob=True,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    )
+    try:
+        with with_reporter(lambda text: print(text, file=report)):
+            run_state_machine_as_test(machine, settings=config)  # type: ignore[no-untyped-call]
+    except ServerFault as fault:
+        steps = next((s for s, f in reversed(gate.failures) if f is fault), gate.failures[-1][0])
+        raise ServerFault(
+            f"{fault.message} after {len(steps)} steps: {describe(steps)}",
+            reproducer=replay_script(target.address, steps) + hypothesis_blob(report.getvalue()),
+        ) from None
+    except Flaky:
+        steps, shortest = min(gate.failures, key=lambda f: len(f[0]))
+        raise ServerFault(
+            f"{shortest.message} after {len(steps)} steps: {describe(steps)}",
+            reproducer=replay_script(target.address, steps) + hypothesis_blob(report.getvalue()),
+        ) from None
+    mode = "one connection at a time (sequential)" if target.sequential else f"up to {MAX_CONNECTIONS} connections"
+    return f"{examples} step sequences of up to {MAX_STEPS} steps, {mode}"
+
+
+def describe(steps: list[Step]) -> str:
+    """``open c0; write c0 5 B; reset c0; ...``: the step sequence in one line."""
+    parts = []
+    for step in steps:
+        if step[0] == "write":
+            parts.append(f"write {step[1]} {len(step[2])} B")
+        else:
+            parts.append(" ".join(str(x) for x in step))
+    return "; ".join(parts)
+
+
+#: the replay waits as long as the machine did after opens, ends and drains: races reproduce best with the same
+#: timing (a race that needed the server to be slow may still need a few runs to show)
+REPLAY_SETTLE = SETTLE
+
+_REPLAY_HEADER = """\
+# Replays the failing step sequence (standard library only). Each connection has a reader thread that
+# collects the echo; the steps run in order, as the harness ran them.
+import socket, struct, threading, time
+
+ADDRESS = {address!r}
+conns = {{}}
+
+
+class Conn:
+    def __init__(self, name):
+        self.name, self.sent, self.got, self.end = name, bytearray(), bytearray(), None
+        self.sock = socket.create_connection(ADDRESS, timeout=10)
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self):
+        try:
+            while data := self.sock.recv(65536):
+                self.got += data
+            self.end = "FIN"
+        except OSError as exc:
+            self.end = self.end or repr(exc)
+
+    def check(self, what):
+        ok = self.got == self.sent[: len(self.got)]
+        print(self.name, what, f"sent {{len(self.sent)}} B, got {{len(self.got)}} B, end {{self.end}}",
+              "" if ok else "MISMATCH")
+
+
+def wait_for(condition, seconds=2.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+"""
+
+
+def replay_script(address: Address, steps: list[Step]) -> str:
+    """A standalone script that performs ``steps`` against ``address`` and prints what each connection got."""
+    lines = []
+    for step in steps:
+        kind, rest = step[0], step[1:]
+        if kind == "open":
+            lines.append(f"conns[{rest[0]!r}] = Conn({rest[0]!r}); time.sleep({REPLAY_SETTLE})")
+        elif kind == "write":
+            data: bytes = rest[1]
+            literal = repr(data) if len(data) <= 64 or len(set(data)) > 1 else f"{bytes(data[:1])!r} * {len(data)}"
+            lines.append(f"conns[{rest[0]!r}].sent += {literal}; conns[{rest[0]!r}].sock.sendall({literal})")
+        elif kind in ("read", "pause"):
+            lines.append(f"time.sleep({0.01 if kind == 'read' else rest[0] / 1000:g})  # {kind} {rest}")
+        elif kind == "half_close":
+            name = rest[0]
+            lines.append(f"conns[{name!r}].sock.shutdown(socket.SHUT_WR); conns[{name!r}].reader.join(5)")
+            lines.append(f"conns[{name!r}].check('after half-close (expect everything, then FIN)')")
+        elif kind == "drain":
+            name = rest[0]
+            lines.append(f"wait_for(lambda: len(conns[{name!r}].got) >= len(conns[{name!r}].sent))")
+            lines.append(f"time.sleep({REPLAY_SETTLE}); conns[{name!r}].check('after drain (expect everything)')")
+        elif kind == "reset":
+            name = rest[0]
+            lines.append(
+                f"conns[{name!r}].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); "
+                f"conns[{name!r}].sock.close(); time.sleep({REPLAY_SETTLE})"
+            )
+        elif kind == "close":
+            lines.append(f"conns[{rest[0]!r}].sock.close(); time.sleep({REPLAY_SETTLE})")
+    lines.append("time.sleep(0.2)")
+    lines.append("for c in conns.values():\n    c.check('at the end')")
+    return _REPLAY_HEADER.format(address=address) + "\n".join(lines) + "\n"
