@@ -30,8 +30,12 @@ def handle(client: socket.socket) -> None:
         client.shutdown(socket.SHUT_WR)
         client.close()
     except OSError:
-        if conn is not None:
-            conn.close()  # BUG: the newest client's socket, not this one
+        if conn is not None:  # "close it properly": shut down both directions, then close
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # BUG: the newest client's socket, not this one
+            except OSError:
+                pass
+            conn.close()
         client.close()
 
 
