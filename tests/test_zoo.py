@@ -54,6 +54,8 @@ BROKEN = {
     "listens_all_interfaces": (broken("listens_all_interfaces"), "lifecycle.bind-address", "warn", "all interfaces"),
     "never_listens": (broken("never_listens"), "startup.ready", "fail", "did not"),
     "global_done_flag": (broken("global_done_flag"), "fuzz.stateful", "fail", "steps"),
+    "max_clients": (broken("max_clients"), "conn.burst", "fail", "clients connected at once were served"),
+    "header_in_accept_loop": (broken("header_in_accept_loop"), "conn.slowloris", "fail", "was not served"),
     "closes_wrong_socket_on_reset": (broken("closes_wrong_socket_on_reset"), "fuzz.stateful", "fail", "steps"),
     "crashes_at_startup": (broken("crashes_at_startup"), "startup.ready", "fail", "KeyError"),
     # third-party: nmap's ncat before its half-close fix (nmap/nmap#2510) drops what cat has not written yet
@@ -127,7 +129,7 @@ def test_correct_server_passes_everything(name: str, tmp_path: Path) -> None:
     }
     assert not alarms, f"false alarms for {name}: {alarms}"
     skipped = {cid for cid, c in checks.items() if c["verdict"] == "skip"}
-    assert skipped <= ({"conn.idle"} if "--sequential" in options else set()), skipped
+    assert skipped <= ({"conn.idle", "conn.slowloris"} if "--sequential" in options else set()), skipped
     assert status == 0, stdout
 
 

@@ -14,6 +14,7 @@ import selectors
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,6 +284,10 @@ def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[Rule
     return ConnectionsMachine
 
 
+#: typed here, since older Hypothesis releases leave this function unannotated
+run_machine: Callable[..., None] = run_state_machine_as_test
+
+
 @check(
     "fuzz.stateful",
     "any interleaving of opens, writes, reads, pauses, half-closes, drains, resets and closes on several connections "
@@ -305,7 +310,7 @@ def stateful(target: Target, options: CheckOptions) -> str:
     )
     try:
         with with_reporter(lambda text: print(text, file=report)):
-            run_state_machine_as_test(machine, settings=config)  # type: ignore[no-untyped-call]
+            run_machine(machine, settings=config)
     except ServerFault as fault:
         steps = next((s for s, f in reversed(gate.failures) if f is fault), gate.failures[-1][0])
         raise ServerFault(
