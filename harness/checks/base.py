@@ -135,12 +135,13 @@ def run_check(chk: Check, target: Target, options: CheckOptions) -> CheckResult:
     return CheckResult(chk.id, verdict, seconds, message, reproducer, tail)
 
 
-def examples_for(chk_weight: float, options: CheckOptions) -> int:
-    """Examples a property check runs: ``options.examples`` or the profile's max_examples times weight."""
+def examples_for(check_id: str, options: CheckOptions) -> int:
+    """Examples check ``check_id`` runs: ``options.examples``, else the profile's max_examples times the
+    weight the check was registered with."""
     if options.examples is not None:
         return max(1, options.examples)
     profile_examples: int = settings().max_examples
-    return max(1, round(profile_examples * chk_weight))
+    return max(1, round(profile_examples * REGISTRY[check_id].weight))
 
 
 def falsify(

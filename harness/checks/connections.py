@@ -75,7 +75,7 @@ def concurrency(target: Target, options: CheckOptions) -> str:
     n = falsify(
         strategy,
         body,
-        examples=examples_for(0.5, options),
+        examples=examples_for("conn.concurrency", options),
         options=options,
         reproduce=lambda value, fault: concurrent_snippet(target.address, [_tagged(i, c) for i, c in enumerate(value)]),
         key="conn.concurrency",

@@ -32,14 +32,13 @@ def _property(
     key: str,
     target: Target,
     options: CheckOptions,
-    weight: float,
     strategy: st.SearchStrategy[tuple[PayloadSpec, Schedule]],
     want_eof: bool,
 ) -> str:
     n = falsify(
         strategy,
         lambda value: _run_schedule(target, options, value[1], want_eof=want_eof),
-        examples=examples_for(weight, options),
+        examples=examples_for(key, options),
         options=options,
         reproduce=lambda value, fault: snippet(target.address, value[0], value[1]),
         key=key,
@@ -50,7 +49,7 @@ def _property(
 @check("echo.fidelity", "payloads of 0 B to 1 MiB over all byte values come back byte-identical", weight=1.0)
 def fidelity(target: Target, options: CheckOptions) -> str:
     strategy = payload_specs(max_size=MiB).map(lambda spec: (spec, Schedule(spec.build(), half_close=False)))
-    return _property("echo.fidelity", target, options, 1.0, strategy, want_eof=False)
+    return _property("echo.fidelity", target, options, strategy, want_eof=False)
 
 
 @check(
@@ -59,7 +58,7 @@ def fidelity(target: Target, options: CheckOptions) -> str:
     weight=1.0,
 )
 def partial(target: Target, options: CheckOptions) -> str:
-    return _property("echo.partial", target, options, 1.0, schedules(half_close=False), want_eof=False)
+    return _property("echo.partial", target, options, schedules(half_close=False), want_eof=False)
 
 
 @check(
@@ -68,7 +67,7 @@ def partial(target: Target, options: CheckOptions) -> str:
     weight=0.5,
 )
 def half_close(target: Target, options: CheckOptions) -> str:
-    return _property("echo.half-close", target, options, 0.5, schedules(half_close=True, max_size=MiB), want_eof=True)
+    return _property("echo.half-close", target, options, schedules(half_close=True, max_size=MiB), want_eof=True)
 
 
 @check(
@@ -94,7 +93,7 @@ def interactive(target: Target, options: CheckOptions) -> str:
     n = falsify(
         strategy,
         body,
-        examples=examples_for(0.5, options),
+        examples=examples_for("echo.interactive", options),
         options=options,
         reproduce=lambda value, fault: conversation_snippet(target.address, value[0], value[1]),
         key="echo.interactive",

@@ -297,7 +297,7 @@ run_machine: Callable[..., None] = run_state_machine_as_test
 def stateful(target: Target, options: CheckOptions) -> str:
     gate = _Gate(options.shrink_seconds)
     machine = machine_for(target, options, gate)
-    examples = examples_for(2.0, options)
+    examples = examples_for("fuzz.stateful", options)
     report = io.StringIO()
     config = settings(
         max_examples=examples,
