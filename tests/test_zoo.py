@@ -54,6 +54,7 @@ BROKEN = {
     "listens_all_interfaces": (broken("listens_all_interfaces"), "lifecycle.bind-address", "warn", "all interfaces"),
     "never_listens": (broken("never_listens"), "startup.ready", "fail", "did not"),
     "global_done_flag": (broken("global_done_flag"), "fuzz.stateful", "fail", "steps"),
+    "echoes_to_newest_client": (broken("echoes_to_newest_client"), "fuzz.stateful", "fail", "steps"),
     "max_clients": (broken("max_clients"), "conn.burst", "fail", "clients connected at once were served"),
     "header_in_accept_loop": (broken("header_in_accept_loop"), "conn.slowloris", "fail", "was not served"),
     "closes_wrong_socket_on_reset": (broken("closes_wrong_socket_on_reset"), "fuzz.stateful", "fail", "steps"),

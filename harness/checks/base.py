@@ -51,7 +51,7 @@ class CheckOptions:
     connections: int = 4  #: concurrent clients in concurrency checks
     storm: int = 1000  #: connect/echo/close cycles of the storm check
     backpressure_bytes: int = 64 * 1024 * 1024  #: bytes offered while the reader stalls (>= 16 MiB)
-    large_bytes: int = 128 * 1024 * 1024  #: size of the large-payload stream
+    large_bytes: int = 64 * 1024 * 1024  #: size of the large-payload stream
 
 
 @dataclass

@@ -101,7 +101,7 @@ def interactive(target: Target, options: CheckOptions) -> str:
     return f"{n} conversations"
 
 
-@check("echo.large", "a 128 MiB stream, written and read at full speed, comes back byte-identical")
+@check("echo.large", "a 64 MiB stream, written and read at full speed, comes back byte-identical")
 def large(target: Target, options: CheckOptions) -> str:
     spec = PayloadSpec(size=options.large_bytes, kind="random", seed=128)
     schedule = Schedule(spec.build(), chunk_sizes=(256 * 1024,), recv_sizes=(256 * 1024,), half_close=True)

@@ -1,6 +1,7 @@
 """A per-connection "done" flag that is really one global: one client's EOF ends every other connection.
 
-Caught by: fuzz.stateful (also conn.concurrency; no single-connection check can see it)
+Caught by: fuzz.stateful (also conn.concurrency, and now and then a single-connection check: back-to-back
+connections overlap at the server, whose EOF handling of one client may land after the next one started)
 
 Realistic: ``global done`` written to silence an UnboundLocalError in a handler that was first written for
 one client at a time. Each handler resets it when it starts, so one client at a time works perfectly; as soon
