@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     behaviour.add_argument("--startup-timeout", type=float, default=10.0, help="seconds to become ready (default 10)")
     behaviour.add_argument("--examples", type=int, help="Hypothesis examples per property (default: profile)")
     behaviour.add_argument(
+        "--shrink-seconds", type=float, default=10.0, help="time to shrink a failure to its minimum (default 10)"
+    )
+    behaviour.add_argument(
         "--profile", choices=profiles.PROFILES, help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or ci)"
     )
     behaviour.add_argument("--only", metavar="ID", action="append", help="run only checks matching ID (glob)")
@@ -146,7 +149,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print_catalogue()
         return 0
-    for name in ("grace", "timeout", "idle", "startup_timeout"):
+    for name in ("grace", "timeout", "idle", "startup_timeout", "shrink_seconds"):
         _positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.examples is not None and args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")
@@ -154,7 +157,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
     profile = profiles.load(args.profile)
-    options = CheckOptions(timeout=args.timeout, idle=args.idle, grace=args.grace, examples=args.examples)
+    options = CheckOptions(
+        timeout=args.timeout,
+        idle=args.idle,
+        grace=args.grace,
+        examples=args.examples,
+        shrink_seconds=args.shrink_seconds,
+    )
     targets = make_targets(args)
     results: list[TargetReport] = []
     for target in targets:

@@ -20,7 +20,13 @@ def pytest_in(directory: Path, *args: str, env: dict[str, str] | None = None) ->
 
 
 def test_server_cmd_runs_every_check_against_a_correct_server(tmp_path: Path) -> None:
-    done = pytest_in(tmp_path, "-v", "--server-cmd", f"{sys.executable} -m servers.threaded --port {{port}}")
+    from harness import REGISTRY
+
+    command = f"{sys.executable} -m servers.threaded --port {{port}}"
+    collected = pytest_in(tmp_path, "--collect-only", "-q", "--server-cmd", command)
+    items = [line for line in collected.stdout.splitlines() if line.startswith("socket-harness::")]
+    assert {item.split("::")[1] for item in items} == set(REGISTRY), collected.stdout
+    done = pytest_in(tmp_path, "-v", "-k", "fidelity or sigterm or startup", "--server-cmd", command)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "socket-harness::echo.fidelity PASSED" in done.stdout
     assert "socket-harness::lifecycle.sigterm PASSED" in done.stdout

@@ -77,7 +77,8 @@ CORRECT = {
 }  # fmt: skip
 
 #: quick settings for the broken servers: a hang is detected after 1 s of silence
-QUICK = ["--examples", "10", "--grace", "2", "--startup-timeout", "3", "--timeout", "5", "--idle", "1"]
+QUICK = ["--examples", "10", "--grace", "2", "--startup-timeout", "3", "--timeout", "5", "--idle", "1",
+         "--shrink-seconds", "3"]  # fmt: skip
 #: the stateful search needs more sequences than a property needs examples
 MORE = {"fuzz.stateful": ["--examples", "40"]}
 

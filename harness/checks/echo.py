@@ -16,9 +16,12 @@ from ..wire import Schedule, converse, echo_mismatch, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 
-def _run_schedule(target: Target, options: CheckOptions, schedule: Schedule, *, want_eof: bool) -> None:
-    """Run one schedule; raise :class:`ServerFault` saying what went wrong, if anything."""
-    ex = exchange(target.address, schedule, options.timeout, options.idle)
+def _run_schedule(
+    target: Target, options: CheckOptions, schedule: Schedule, *, want_eof: bool, timeout: float | None = None
+) -> None:
+    """Run one schedule (bounded by ``timeout``, default ``options.timeout``, and by ``options.idle``);
+    raise :class:`ServerFault` saying what went wrong, if anything."""
+    ex = exchange(target.address, schedule, timeout or options.timeout, options.idle)
     problem = echo_mismatch(schedule.payload, ex)
     if problem is None and want_eof and not ex.eof:
         problem = f"all {len(schedule.payload)} B came back, but then: {ex.outcome()} instead of FIN"
@@ -106,8 +109,8 @@ def large(target: Target, options: CheckOptions) -> str:
     spec = PayloadSpec(size=options.large_bytes, kind="random", seed=128)
     schedule = Schedule(spec.build(), chunk_sizes=(256 * 1024,), recv_sizes=(256 * 1024,), half_close=True)
     start = time.monotonic()
-    try:
-        _run_schedule(target, options, schedule, want_eof=True)
+    try:  # a long stream on a busy machine: the idle bound still catches a hang within seconds
+        _run_schedule(target, options, schedule, want_eof=True, timeout=options.timeout * 3)
     except ServerFault as fault:
         fault.reproducer = snippet(target.address, spec, schedule)
         raise
