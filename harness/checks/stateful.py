@@ -214,6 +214,8 @@ def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[Rule
                 return
             self.steps.append(("half_close", conn.name))
             self._flow(options.idle, until=lambda: not conn.outbox or conn.ended is not None)
+            if conn.ended is not None:  # a FIN or RST that came before ours is a cut-off, not an answer
+                self.echo_is_a_prefix_and_nobody_was_cut_off()
             try:
                 conn.sock.shutdown(socket.SHUT_WR)
             except OSError:
