@@ -395,6 +395,27 @@ class Conn:
               "" if ok else "MISMATCH")
 
 
+def send(name, data):
+    conns[name].sent += data
+    try:
+        conns[name].sock.sendall(data)
+    except OSError as exc:
+        print(name, "sending failed:", repr(exc))
+
+
+def end(name, how):
+    sock = conns[name].sock
+    try:
+        if how == "half-close":
+            sock.shutdown(socket.SHUT_WR)
+        elif how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError as exc:
+        print(name, how, "failed:", repr(exc))
+    if how != "half-close":
+        sock.close()
+
+
 def wait_for(condition, seconds=2.0):
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
@@ -414,12 +435,12 @@ def replay_script(address: Address, steps: list[Step]) -> str:
         elif kind == "write":
             data: bytes = rest[1]
             literal = repr(data) if len(data) <= 64 or len(set(data)) > 1 else f"{bytes(data[:1])!r} * {len(data)}"
-            lines.append(f"conns[{rest[0]!r}].sent += {literal}; conns[{rest[0]!r}].sock.sendall({literal})")
+            lines.append(f"send({rest[0]!r}, {literal})")
         elif kind in ("read", "pause"):
             lines.append(f"time.sleep({0.01 if kind == 'read' else rest[0] / 1000:g})  # {kind} {rest}")
         elif kind == "half_close":
             name = rest[0]
-            lines.append(f"conns[{name!r}].sock.shutdown(socket.SHUT_WR); conns[{name!r}].reader.join(5)")
+            lines.append(f"end({name!r}, 'half-close'); conns[{name!r}].reader.join(5)")
             lines.append(f"conns[{name!r}].check('after half-close (expect everything, then FIN)')")
         elif kind == "drain":
             name = rest[0]
@@ -427,12 +448,9 @@ def replay_script(address: Address, steps: list[Step]) -> str:
             lines.append(f"time.sleep({REPLAY_SETTLE}); conns[{name!r}].check('after drain (expect everything)')")
         elif kind == "reset":
             name = rest[0]
-            lines.append(
-                f"conns[{name!r}].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); "
-                f"conns[{name!r}].sock.close(); time.sleep({REPLAY_SETTLE})"
-            )
+            lines.append(f"end({name!r}, 'reset'); time.sleep({REPLAY_SETTLE})")
         elif kind == "close":
-            lines.append(f"conns[{rest[0]!r}].sock.close(); time.sleep({REPLAY_SETTLE})")
+            lines.append(f"end({rest[0]!r}, 'close'); time.sleep({REPLAY_SETTLE})")
     lines.append("time.sleep(0.2)")
     lines.append("for c in conns.values():\n    c.check('at the end')")
     return _REPLAY_HEADER.format(address=address) + "\n".join(lines) + "\n"
