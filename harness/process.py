@@ -19,7 +19,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,9 @@ from .waiting import poll_until
 POLL = 0.01
 READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
 
-_live: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
+#: every server started and not yet killed: strong references, so the atexit hook still finds a server whose
+#: ServerProcess object was dropped without cleanup
+_live: set[ServerProcess] = set()
 
 
 @dataclass(frozen=True)

@@ -217,11 +217,11 @@ class SubprocessTarget(Target):
             self.process = ServerProcess(argv, env=env)
         try:
             announced = self.process.wait_ready(self.startup_timeout, port if port else None)
-        except BaseException:
+            # a server may announce a wildcard or a name: we always talk to the loopback host we asked for
+            address = (self.host, announced_port(announced)) if announced else (self.host, port)
+        except BaseException:  # whatever fails after the spawn, the server does not outlive it
             self.process.cleanup()
             raise
-        # a server may announce a wildcard or a name: we always talk to the loopback host we asked for
-        address = (self.host, announced_port(announced)) if announced else (self.host, port)
         self.port = address[1]
         self._address = address
         return address

@@ -3,6 +3,7 @@ loopback by default, clear start-up errors, survival of EMFILE, and the importab
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -188,3 +189,18 @@ def test_threads_end_after_an_in_process_shutdown() -> None:
         for sock in socks:
             sock.close()
     assert poll_until(lambda: {t.ident for t in threading.enumerate()} <= before, 5)
+
+
+def test_a_dropped_server_is_still_killed_when_the_harness_exits() -> None:
+    """The atexit safety net holds strong references: a ServerProcess dropped without cleanup still dies."""
+    marker = f"harness-dropped-probe-{os.getpid()}"
+    code = (
+        "import gc, sys\n"
+        "from harness.process import ServerProcess\n"
+        f"p = ServerProcess([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])\n"
+        "del p\n"
+        "gc.collect()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], timeout=30, check=True)
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    assert left == "", f"left behind: {left}"
