@@ -20,7 +20,7 @@ from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError
 from .net import LOOPBACK_HOSTS, parse_address
 from .runner import TargetReport, check_target, select
-from .targets import ConnectTarget, SubprocessTarget, Target, reference_command
+from .targets import ConnectTarget, SubprocessTarget, Target, reference_target
 
 EPILOG = """\
 examples:
@@ -109,12 +109,7 @@ def make_targets(args: argparse.Namespace) -> list[Target]:
     if not command:
         if args.port is not None or args.listen_fd:
             raise UsageError("--port and --listen-fd describe a COMMAND: give one after --")
-        return [
-            SubprocessTarget(
-                reference_command(name), args.host, port=0, name=name, sequential=name == "sequential", **common
-            )
-            for name in ("sequential", "threaded", "selector")
-        ]
+        return [reference_target(name, host=args.host, **common) for name in ("sequential", "threaded", "selector")]
     if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
         raise UsageError(f"command not found: {command[0]}")
     if args.port is not None and not 0 < args.port < 65536:

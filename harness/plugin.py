@@ -29,7 +29,8 @@ from .errors import HarnessError
 from .net import Address
 from .net import refused_address as _refused_address
 from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
-from .targets import InProcessTarget, SubprocessTarget, Target, reference_command
+from .targets import Target
+from .targets import reference_target as _reference_target
 
 REFERENCE_SERVERS = ("sequential", "threaded", "selector")
 MODES = ("inprocess", "subprocess")
@@ -157,9 +158,7 @@ def refused_address() -> Iterator[Address]:
 
 def make_reference_target(name: str, mode: str, grace: float = 5.0) -> Target:
     """Reference server ``name`` as an in-process (``inprocess``) or ``subprocess`` target."""
-    if mode == "inprocess":
-        return InProcessTarget(name, grace=grace)
-    return SubprocessTarget(reference_command(name), port=0, grace=grace, name=name, sequential=name == "sequential")
+    return _reference_target(name, mode, grace=grace)
 
 
 def assert_clean_stop(target: Target) -> None:

@@ -175,17 +175,16 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
             self.popen.wait(timeout=5)
-        lingering = tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
-        return StopReport(self.popen.returncode, in_grace, seconds, lingering)
+        return StopReport(self.popen.returncode, in_grace, seconds, self._others_in_group())
+
+    def _others_in_group(self) -> tuple[int, ...]:
+        """Live members of the server's process group other than the server itself."""
+        return tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
 
     def wait_group_empty(self, timeout: float) -> tuple[int, ...]:
         """Wait up to ``timeout`` s for every process of the group to end; return those still alive."""
-
-        def leftovers() -> tuple[int, ...]:
-            return tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
-
-        poll_until(lambda: not leftovers(), timeout)
-        return leftovers()
+        poll_until(lambda: not self._others_in_group(), timeout)
+        return self._others_in_group()
 
     def kill_group(self) -> None:
         """SIGKILL every process of the server's group and reap the server. Idempotent, never raises."""

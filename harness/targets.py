@@ -299,3 +299,27 @@ def announced_port(announced: str) -> int:
 def reference_command(server: str) -> list[str]:
     """The command that runs reference server ``server`` on the port in ``{port}`` (0: ephemeral)."""
     return [sys.executable, "-m", f"servers.{server}", "--host", "{host}", "--port", "{port}"]
+
+
+def reference_target(
+    name: str,
+    mode: str = "subprocess",
+    *,
+    host: str = "127.0.0.1",
+    grace: float = DEFAULT_GRACE,
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+) -> Target:
+    """Reference server ``name`` as an ``inprocess`` or ``subprocess`` target (sequential servers flagged)."""
+    if mode == "inprocess":
+        return InProcessTarget(name, host, grace=grace)
+    if mode != "subprocess":
+        raise HarnessError(f"mode must be 'inprocess' or 'subprocess', got {mode!r}")
+    return SubprocessTarget(
+        reference_command(name),
+        host,
+        port=0,
+        grace=grace,
+        startup_timeout=startup_timeout,
+        name=name,
+        sequential=name == "sequential",
+    )

@@ -9,7 +9,7 @@ import threading
 import time
 
 from ..errors import CheckSkipped, ServerFault
-from ..net import Address, family_of
+from ..net import Address, connect, family_of
 from ..targets import Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch, exchange
 from .base import CheckOptions, check
@@ -104,8 +104,6 @@ def slowloris(target: Target, options: CheckOptions) -> str:
     that is merely slow to accept them, like a fork-per-connection one, passes)."""
     if target.sequential:
         raise CheckSkipped("a sequential server serves one client at a time: tricklers block the rest by design")
-    from ..net import connect
-
     trickle = Schedule(b"slowly, bytewise", chunk_sizes=(1,), pauses=(TRICKLE_PAUSE,), half_close=True)
     socks = [connect(target.address, options.timeout) for _ in range(TRICKLERS)]
     started = time.monotonic()

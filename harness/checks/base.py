@@ -144,9 +144,23 @@ def examples_for(check_id: str, options: CheckOptions) -> int:
     return max(1, round(profile_examples * REGISTRY[check_id].weight))
 
 
+def check_settings(examples: int, **extra: Any) -> settings:
+    """Hypothesis settings for a check run, on top of the loaded profile: ``examples`` examples, no deadline
+    (network I/O), the blob printed, one bug reported, health checks off, no explain phase."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        print_blob=True,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        **extra,
+    )
+
+
 def falsify(
     strategy: st.SearchStrategy[Any],
-    body: Callable[[Any], None],
+    body: Callable[[Any], object],
     *,
     examples: int,
     options: CheckOptions,
@@ -183,15 +197,7 @@ def falsify(
 
     # every check runs this same inner function: tell Hypothesis' database which check it is
     gated._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
-    prop = settings(
-        max_examples=examples,
-        deadline=None,
-        database=settings().database,
-        print_blob=True,
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    )(given(strategy)(gated))
+    prop = check_settings(examples)(given(strategy)(gated))
     report = io.StringIO()
     try:
         with with_reporter(lambda text: print(text, file=report)):

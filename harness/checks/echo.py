@@ -12,15 +12,15 @@ from ..net import connect
 from ..reproduce import conversation_snippet, snippet
 from ..strategies import MiB, PayloadSpec, payload_specs, recv_sizes, schedules
 from ..targets import Target
-from ..wire import Schedule, converse, echo_mismatch, exchange
+from ..wire import Exchange, Schedule, converse, echo_mismatch, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 
 def _run_schedule(
     target: Target, options: CheckOptions, schedule: Schedule, *, want_eof: bool, timeout: float | None = None
-) -> None:
+) -> Exchange:
     """Run one schedule (bounded by ``timeout``, default ``options.timeout``, and by ``options.idle``);
-    raise :class:`ServerFault` saying what went wrong, if anything."""
+    raise :class:`ServerFault` saying what went wrong, if anything, else return the exchange."""
     ex = exchange(target.address, schedule, timeout or options.timeout, options.idle)
     problem = echo_mismatch(schedule.payload, ex)
     if problem is None and want_eof and not ex.eof:
@@ -29,6 +29,7 @@ def _run_schedule(
         if not target.alive():
             problem += "; the server is no longer running"
         raise ServerFault(f"{problem} [{schedule.describe()}]")
+    return ex
 
 
 def _property(
@@ -135,15 +136,14 @@ def backpressure(target: Target, options: CheckOptions) -> str:
     schedule = Schedule(spec.build(), stall_reader=0.3, half_close=True)
     pid = target.pid
     before = sysinfo.rss_kib(pid) if pid else None
-    ex = exchange(target.address, schedule, options.timeout * 3, options.idle)
-    problem = echo_mismatch(schedule.payload, ex)
-    if problem is None and not ex.eof:
-        problem = f"all of the echo came back, but then: {ex.outcome()} instead of FIN"
+    try:
+        ex = _run_schedule(target, options, schedule, want_eof=True, timeout=options.timeout * 3)
+    except ServerFault as fault:
+        fault.reproducer = snippet(target.address, spec, schedule)
+        raise
     peak = sysinfo.peak_rss_kib(pid) if pid else None
     memory = f"; peak memory grew {peak - before} KiB" if peak is not None and before is not None else ""
     mib = len(schedule.payload) >> 20
-    if problem is not None:
-        raise ServerFault(f"{problem} [{schedule.describe()}]", reproducer=snippet(target.address, spec, schedule))
     if ex.sent_while_stalled >= len(schedule.payload):
         raise ServerFault(
             f"buffering is unbounded: all {mib} MiB were accepted while the client read nothing{memory}; "

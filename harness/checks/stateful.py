@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
@@ -36,7 +35,7 @@ from ..errors import ServerFault
 from ..net import Address, connect
 from ..targets import Target
 from ..waiting import poll_until
-from .base import CheckOptions, check, examples_for, hypothesis_blob
+from .base import CheckOptions, check, check_settings, examples_for, hypothesis_blob
 
 Step = tuple[Any, ...]
 MAX_CONNECTIONS = 4
@@ -322,15 +321,7 @@ def stateful(target: Target, options: CheckOptions) -> str:
     machine = machine_for(target, options, gate)
     examples = examples_for("fuzz.stateful", options)
     report = io.StringIO()
-    config = settings(
-        max_examples=examples,
-        stateful_step_count=MAX_STEPS,
-        deadline=None,
-        print_blob=True,
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    )
+    config = check_settings(examples, stateful_step_count=MAX_STEPS)
     try:
         with with_reporter(lambda text: print(text, file=report)):
             run_machine(machine, settings=config)
