@@ -19,6 +19,7 @@ from . import profiles, reports
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError
 from .net import LOOPBACK_HOSTS, parse_address
+from .proxy import Faults
 from .runner import TargetReport, check_target, select
 from .targets import ConnectTarget, SubprocessTarget, Target, reference_target
 
@@ -30,6 +31,8 @@ examples:
   python -m harness check --listen-fd -- python3 -m servers.selector --listen-fd
                                                        hand the server a listening socket as fd 3
   python -m harness check --connect 127.0.0.1:9000     a server that is already running
+  python -m harness check --faults segments=1,gaps=0.05 -- ./server
+                                                       every check through a slicing, delaying network
   python -m harness check --list                       what each check guarantees
 
 In COMMAND, {port} and {host} are replaced, and PORT and HOST are set in its environment. Without {port},
@@ -79,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     behaviour.add_argument(
         "--profile", choices=profiles.PROFILES, help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or ci)"
+    )
+    behaviour.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="run the checks (all but lifecycle) through the fault proxy, e.g. 'segments=1/7,gaps=0.05,latency=0.01,"
+        "rate=1000000' (keys: segments, gaps, latency, rate, cut=close|reset|vanish@N)",
     )
     behaviour.add_argument("--only", metavar="ID", action="append", help="run only checks matching ID (glob)")
     behaviour.add_argument("--list", action="store_true", help="list the checks and exit")
@@ -148,6 +157,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         _positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.examples is not None and args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")
+    try:
+        faults = Faults.parse(args.faults) if args.faults is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    if faults is not None and not faults.lossless:
+        raise UsageError(
+            "--faults takes faults that lose nothing (segments, gaps, latency, rate): with a cut every "
+            "echo check fails by design; fuzz.faults tries cuts itself"
+        )
     checks = select(args.only)
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
@@ -162,8 +180,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     targets = make_targets(args)
     results: list[TargetReport] = []
     for target in targets:
-        print(f"{target.name}  (Hypothesis profile {profile})", flush=True)
-        report = check_target(target, options, checks, on_result=_print_result)
+        network = f" through faults: {faults.describe()}" if faults is not None else ""
+        print(f"{target.name}{network}  (Hypothesis profile {profile})", flush=True)
+        report = check_target(target, options, checks, on_result=_print_result, faults=faults)
         results.append(report)
         if report.stderr_tail and report.failed(args.strict):
             print("  server stderr (last lines):")

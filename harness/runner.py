@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .checks.base import Check
 from .errors import StartupFailure
+from .proxy import Faults, ProxiedView
 from .targets import Target
 
 
@@ -46,10 +47,14 @@ def check_target(
     options: CheckOptions,
     checks: Sequence[Check] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    faults: Faults | None = None,
 ) -> TargetReport:
     """Start ``target``, run ``checks`` (default: all), stop it. A start-up failure fails ``startup.ready``
-    and skips the rest. Never leaves the target running."""
-    report = TargetReport(target.name)
+    and skips the rest. Never leaves the target running.
+
+    With ``faults``, every check but the lifecycle ones talks to the server through a
+    :class:`~harness.proxy.FaultProxy` with those faults (lifecycle checks stop and restart the server itself)."""
+    report = TargetReport(target.name if faults is None else f"{target.name} through faults: {faults.describe()}")
     chosen = list(checks) if checks is not None else catalogue()
 
     def record(result: CheckResult) -> None:
@@ -69,13 +74,21 @@ def check_target(
         target.close()
         return report
     ready = time.monotonic() - start
+    view: Target | None = None
     try:
+        view = ProxiedView(target, faults, options.timeout) if faults is not None else target
         for chk in chosen:
             if chk.id == "startup.ready":
                 record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms"))
             else:
-                record(run_check(chk, target, options))
+                on = target if chk.id.startswith("lifecycle.") else view
+                result = run_check(chk, on, options)
+                if isinstance(on, ProxiedView) and result.reproducer:
+                    result.reproducer = on.rewrite(result.reproducer)
+                record(result)
     finally:
+        if view is not None and view is not target:
+            view.close()
         report.stderr_tail = target.stderr_tail()
         target.close()
     return report

@@ -36,6 +36,8 @@ class Target:
     lifecycle = False
     #: the server serves one client at a time (concurrency checks become "served in turn")
     sequential = False
+    #: the most delay the network path adds to a round trip (seconds); checks with time bounds allow for it
+    network_delay = 0.0
 
     def __init__(self, host: str) -> None:
         family_of(host)

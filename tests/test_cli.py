@@ -33,6 +33,8 @@ def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         (["check", "--only", "no.such.check"], "no check matches"),
         (["check", "--grace", "0"], "--grace must be positive"),
         (["check", "--port", "8000"], "give one after --"),
+        (["check", "--faults", "speed=9"], "bad fault 'speed=9'"),
+        (["check", "--faults", "cut=reset@10"], "--faults takes faults that lose nothing"),
         ([], "required"),
     ],
 )
@@ -41,6 +43,19 @@ def test_misuse_exits_2_with_a_clear_message(args: list[str], words: str) -> Non
     assert done.returncode == 2, done.stdout + done.stderr
     assert words in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("script", "status"), [("drops_silent_clients", 1), (None, 0)])
+def test_checks_run_through_the_fault_proxy(script: str | None, status: int) -> None:
+    """A server that drops a client after 0.25 s of silence passes echo.fidelity on loopback (see the zoo)
+    and fails it through a network with 300 ms gaps; a correct one passes through it."""
+    server = [str(BROKEN / f"{script}.py")] if script else ["-m", "servers.selector", "--port"]
+    done = harness("check", "--faults", "segments=100,gaps=0.3", "--only", "echo.fidelity", "--examples", "3",
+                   "--", sys.executable, *server, "{port}")  # fmt: skip
+    assert done.returncode == status, done.stdout + done.stderr
+    assert "through faults: segments of 100 B, gaps 300 ms" in done.stdout
+    if status:  # the reproducer replays through a proxy of its own, with the same faults
+        assert "PROXY = FaultProxy(" in done.stdout and "gaps=(0.3,)" in done.stdout, done.stdout
 
 
 def test_list_names_every_check_with_its_guarantee() -> None:

@@ -1,6 +1,6 @@
 """The check catalogue. Importing this package registers every check in :data:`REGISTRY`."""
 
-from . import adversarial, connections, echo, latency, lifecycle, stateful  # noqa: F401  (registers the checks)
+from . import adversarial, connections, echo, faults, latency, lifecycle, stateful  # noqa: F401  (registers the checks)
 from .base import REGISTRY, Check, CheckOptions, CheckResult, Verdict, check, falsify, run_check
 
 #: families in the order they run: lifecycle last, because it stops and restarts the server

@@ -119,7 +119,8 @@ def slowloris(target: Target, options: CheckOptions) -> str:
         for n in range(3):
             probe = f"new client {n} while others trickle\n".encode()
             start = time.monotonic()
-            ex = exchange(target.address, Schedule(probe), max(0.05, last_byte - start), options.idle)
+            window = max(0.05, last_byte - start) + target.network_delay
+            ex = exchange(target.address, Schedule(probe), window, options.idle)
             worst = max(worst, time.monotonic() - start)
             if echo_mismatch(probe, ex) is not None:
                 raise ServerFault(
