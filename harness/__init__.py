@@ -2,13 +2,15 @@
 
 Layers (each usable on its own): :mod:`~harness.targets` start, address and stop servers;
 :mod:`~harness.wire` drives connections from schedules; :mod:`~harness.strategies` generates payloads and
-schedules; :mod:`~harness.checks` are pytest-free conformance checks; :mod:`~harness.cli` and
-:mod:`~harness.plugin` are the shells.
+schedules; :mod:`~harness.proxy` puts a faulty network between client and server; :mod:`~harness.checks` are
+pytest-free conformance checks; :mod:`~harness.corpus` keeps their failures for replay; :mod:`~harness.cli`
+and :mod:`~harness.plugin` are the shells.
 """
 
 from .checks import REGISTRY, CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .errors import CheckSkipped, HarnessError, ServerFault, ServerWarning, StartupFailure
 from .net import connect, refused_address, reset
+from .proxy import FaultProxy, Faults
 from .runner import TargetReport, check_target
 from .targets import ConnectTarget, InProcessTarget, SubprocessTarget, Target, reference_command
 from .wire import Exchange, Schedule, drive, echo_mismatch, exchange
@@ -20,6 +22,8 @@ __all__ = [
     "CheckSkipped",
     "ConnectTarget",
     "Exchange",
+    "FaultProxy",
+    "Faults",
     "HarnessError",
     "InProcessTarget",
     "Schedule",

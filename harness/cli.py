@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from . import profiles, reports
+from . import corpus, profiles, reports
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError
 from .net import LOOPBACK_HOSTS, parse_address
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="run the checks (all but lifecycle) through the fault proxy, e.g. 'segments=1/7,gaps=0.05,latency=0.01,"
         "rate=1000000' (keys: segments, gaps, latency, rate, cut=close|reset|vanish@N)",
+    )
+    behaviour.add_argument(
+        "--database",
+        metavar="DIR|redis://HOST:PORT",
+        help="keep the failures found here and replay them first on every run: a directory (commit it) or "
+        "Hypothesis' Redis backend, shared by workers on several machines",
     )
     behaviour.add_argument("--only", metavar="ID", action="append", help="run only checks matching ID (glob)")
     behaviour.add_argument("--list", action="store_true", help="list the checks and exit")
@@ -170,6 +176,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
     profile = profiles.load(args.profile)
+    try:
+        corpus.configure(args.database)
+    except HarnessError as exc:
+        raise UsageError(f"--database: {exc}") from None
     options = CheckOptions(
         timeout=args.timeout,
         idle=args.idle,
@@ -181,7 +191,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     results: list[TargetReport] = []
     for target in targets:
         network = f" through faults: {faults.describe()}" if faults is not None else ""
-        print(f"{target.name}{network}  (Hypothesis profile {profile})", flush=True)
+        kept = f", database {args.database}" if args.database else ""
+        print(f"{target.name}{network}  (Hypothesis profile {profile}{kept})", flush=True)
         report = check_target(target, options, checks, on_result=_print_result, faults=faults)
         results.append(report)
         if report.stderr_tail and report.failed(args.strict):

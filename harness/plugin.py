@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import profiles
+from . import corpus, profiles
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .net import Address
@@ -63,6 +63,12 @@ CHECK_OPTIONS = (
     _Option("harness-grace", float, 5.0, "seconds a server gets to exit after SIGTERM"),
     _Option("harness-shrink-seconds", float, 10.0, "time allowed to shrink a failing example"),
     _Option("harness-storm", int, 1000, "connect/echo/close cycles of the storm check"),
+    _Option(
+        "harness-database",
+        str,
+        None,
+        "keep failures in this directory (commit it) or redis://HOST:PORT; every run replays them first",
+    ),
 )
 SERVER_OPTIONS = (
     _Option("server-cmd", str, None, "run the conformance checks against this server: 'COMMAND {port}'"),
@@ -117,6 +123,13 @@ def _value(config: pytest.Config, opt: _Option) -> object:
 
 def pytest_configure(config: pytest.Config) -> None:
     values = {opt.ini.removeprefix("harness_"): _value(config, opt) for opt in CHECK_OPTIONS}
+    database = values.pop("database")
+    if isinstance(database, str) and "://" not in database:
+        database = str(config.rootpath / database)  # relative to the project, wherever pytest runs
+    try:
+        corpus.configure(database if isinstance(database, str) else None)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--harness-database: {exc}") from None
     config.stash[options_key] = CheckOptions(**values)  # type: ignore[arg-type]
     for opt in SERVER_OPTIONS:
         setattr(config.option, opt.ini, _value(config, opt))

@@ -25,6 +25,7 @@ PROPERTIES = [
     "conn.slowloris",
     "latency.nagle",
     "fuzz.stateful",
+    "fuzz.faults",
 ]
 
 

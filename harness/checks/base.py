@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
+from .. import corpus
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning
 from ..targets import Target
 
@@ -174,7 +175,8 @@ def falsify(
     again without touching the server), so the smallest failure found so far is the one reported. The
     raised fault carries ``reproduce(value, fault)`` and the Hypothesis blob. Returns the number of
     examples run when none failed. ``key`` (the check id) keys the example database, so failures found
-    by one check are replayed by that check on the next run, against any server.
+    by one check are replayed by that check on the next run, against any server; with a database
+    configured (:mod:`harness.corpus`), an ordinary run replays what it holds first.
     """
     failures: list[tuple[Any, ServerFault]] = []
     first_failure_at: list[float] = []
@@ -197,11 +199,10 @@ def falsify(
 
     # every check runs this same inner function: tell Hypothesis' database which check it is
     gated._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
-    prop = check_settings(examples)(given(strategy)(gated))
     report = io.StringIO()
     try:
         with with_reporter(lambda text: print(text, file=report)):
-            prop()
+            corpus.run_with_corpus(lambda config: config(given(strategy)(gated))(), check_settings(examples))
     except ServerFault as fault:
         value = failures[-1][0] if failures else None
         for seen, recorded in reversed(failures):

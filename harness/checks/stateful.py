@@ -31,6 +31,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from .. import corpus
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..targets import Target
@@ -324,7 +325,7 @@ def stateful(target: Target, options: CheckOptions) -> str:
     config = check_settings(examples, stateful_step_count=MAX_STEPS)
     try:
         with with_reporter(lambda text: print(text, file=report)):
-            run_machine(machine, settings=config)
+            corpus.run_with_corpus(lambda settings: run_machine(machine, settings=settings), config)
     except ServerFault as fault:
         steps = next((s for s, f in reversed(gate.failures) if f is fault), gate.failures[-1][0])
         raise ServerFault(
