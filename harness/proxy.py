@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import selectors
 import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from .errors import HarnessError
-from .net import Address, connect, make_listener
+from .net import Address, connect, make_listener, reset
 from .targets import Target
 
 #: bytes a direction buffers before the proxy stops reading from its source
@@ -194,15 +193,6 @@ class _Pair:
         self.closed = False
 
 
-def _abort(sock: socket.socket) -> None:
-    """Close ``sock`` with a RST (SO_LINGER 0)."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    sock.close()
-
-
 class FaultProxy:
     """Relays connections from :attr:`address` (loopback, ephemeral port) to ``upstream`` with ``faults``.
 
@@ -283,7 +273,7 @@ class FaultProxy:
                 server = connect(self.upstream, self.timeout)
             except OSError as exc:
                 self.errors.append(f"upstream {self.upstream} refused the proxied connection: {exc}")
-                _abort(client)
+                reset(client)
                 continue
             client.setblocking(False)
             server.setblocking(False)
@@ -357,7 +347,7 @@ class FaultProxy:
                 return
             if cut == "vanish":
                 self._unregister(pair)
-                _abort(pair.client)
+                reset(pair.client)
                 pair.server.close()
                 pair.closed = True
                 return
@@ -387,7 +377,7 @@ class FaultProxy:
         self._unregister(pair)
         for sock in (pair.client, pair.server):
             if abort:
-                _abort(sock)
+                reset(sock)
             else:
                 sock.close()
 
