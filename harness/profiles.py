@@ -9,9 +9,12 @@ from hypothesis import settings
 
 PROFILES = ("dev", "ci", "fuzz")
 
-settings.register_profile("dev", max_examples=10, deadline=None)
-settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True, print_blob=True)
-settings.register_profile("fuzz", max_examples=1000, deadline=None, print_blob=True)
+# Built on Hypothesis' own "default" profile, not on whatever is loaded now: on a CI machine Hypothesis loads
+# its built-in "ci" profile (derandomized, no database), and dev and fuzz must stay random, with a database.
+_BASE = settings.get_profile("default")
+settings.register_profile("dev", parent=_BASE, max_examples=10, deadline=None)
+settings.register_profile("ci", parent=_BASE, max_examples=20, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("fuzz", parent=_BASE, max_examples=1000, deadline=None, print_blob=True)
 
 
 def load(name: str | None = None) -> str:

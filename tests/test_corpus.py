@@ -100,3 +100,15 @@ def test_an_unreachable_redis_is_a_usage_error() -> None:
     done = check(f"redis://127.0.0.1:{free_port()}", ORDINARY, FIXED)
     assert done.returncode == 2 and "cannot reach Redis" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_campaign_profiles_stay_random_with_a_database_on_ci_machines() -> None:
+    """On a CI machine Hypothesis loads its own derandomized, database-less profile; ours must not inherit it."""
+    code = (
+        "import harness.profiles as p; from hypothesis import settings\n"
+        "for name in p.PROFILES:\n"
+        "    p.load(name); s = settings(); print(name, s.derandomize, s.database is not None)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "CI": "true"})  # fmt: skip
+    assert done.stdout.split("\n")[:3] == ["dev False True", "ci True False", "fuzz False True"], done.stdout
