@@ -12,12 +12,13 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
-from . import corpus, profiles, reports
+from . import bench, corpus, profiles, reports
+from .anchors import ANCHORS
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
-from .errors import HarnessError
+from .errors import HarnessError, ServerFault
 from .net import LOOPBACK_HOSTS, parse_address
 from .proxy import Faults
 from .runner import TargetReport, check_target, select
@@ -53,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m harness`` command line."""
     parser = _Parser(prog="python -m harness", description="Socket Harness: is this TCP server correct?")
-    sub = parser.add_subparsers(dest="command", metavar="check", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="check|bench", required=True)
     chk = sub.add_parser(
         "check",
         help="check an echo server (default: the reference servers)",
@@ -97,12 +98,97 @@ def build_parser() -> argparse.ArgumentParser:
     )
     behaviour.add_argument("--only", metavar="ID", action="append", help="run only checks matching ID (glob)")
     behaviour.add_argument("--list", action="store_true", help="list the checks and exit")
+    _add_bench(sub)
     out = chk.add_argument_group("reports")
     out.add_argument("--json", metavar="FILE", help="write every result as JSON")
     out.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report for CI")
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     chk.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     return parser
+
+
+BENCH_EPILOG = """\
+examples:
+  python -m harness bench                                   the reference servers, 50 connections, 1 KiB
+  python -m harness bench --baseline asyncio-protocol,uvloop --size 64 -- python3 my_echo.py {port}
+  python -m harness bench --connections 1 --json bench.json
+
+Each run starts the server fresh and pins it to the first CPU, the load to the others. With --baseline the
+server under test and the baselines are measured in turn, --pairs times, and median ratios are printed.
+"""
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = sub.add_parser(
+        "bench",
+        help="measure an echo server's round trips/s, latency, CPU and memory (default: the reference servers)",
+        description="Closed-loop echo load: round trips/s, MB/s, latency percentiles, server CPU and peak RSS.",
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--connections", type=int, default=50, help="concurrent connections, 1 to 10000 (default 50)")
+    bench.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
+    bench.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default 3)")
+    bench.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
+    bench.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
+    bench.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
+    bench.add_argument("--baseline", metavar="NAMES", help=f"compare with: {','.join(ANCHORS)}")
+    bench.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
+    bench.add_argument("--json", metavar="FILE", help="write every measurement and ratio as JSON")
+    bench.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``python -m harness bench``: measure, print, write JSON; the exit status."""
+    if not 1 <= args.connections <= 10000:
+        raise UsageError(f"--connections must be between 1 and 10000, got {args.connections}")
+    if args.size < 1 or args.pairs < 1 or (args.processes is not None and args.processes < 1):
+        raise UsageError("--size, --pairs and --processes must be at least 1")
+    _positive("--duration", args.duration)
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {args.warmup:g}")
+    baselines = [b.strip() for b in (args.baseline or "").split(",") if b.strip()]
+    unknown = [b for b in baselines if b not in ANCHORS]
+    if unknown:
+        raise UsageError(f"unknown baseline {unknown[0]!r}: choose from {', '.join(ANCHORS)}")
+    command = list(args.server_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if command:
+        if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
+            raise UsageError(f"command not found: {command[0]}")
+        port = None if any("{port}" in arg for arg in command) else 0
+        servers: list[tuple[str, Callable[[], Target]]] = [
+            (command[0], lambda: SubprocessTarget(command, args.host, port=port))
+        ]
+    else:
+        servers = bench.default_servers()
+    processes = args.processes or len(bench.cpu_split()[1])
+    print(f"{args.connections} connections, {args.size} B messages, {args.warmup:g}s warm-up + {args.duration:g}s, "
+          f"{processes} load process(es); server on CPU {sorted(bench.cpu_split()[0])}", flush=True)  # fmt: skip
+    try:
+        measurements, comparisons = bench.run_bench(
+            servers,
+            baselines,
+            connections=args.connections,
+            size=args.size,
+            duration=args.duration,
+            warmup=args.warmup,
+            processes=processes,
+            pairs=args.pairs if baselines else 1,
+            report=lambda m: print(f"  {m.line()}", flush=True),
+        )
+    except ServerFault as exc:  # a server (or baseline) that does not start
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    for comparison in comparisons:
+        print(comparison.line(servers[0][0]))
+    if args.json:
+        bench.write_json(args.json, measurements, comparisons, servers[0][0])
+    failed = [m for m in measurements if m.errors or not m.round_trips_per_s]
+    if failed:
+        print(f"{failed[0].server}: {failed[0].errors[0] if failed[0].errors else 'no round trip completed'}")
+    return 1 if failed else 0
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -156,6 +242,8 @@ def _print_result(result: CheckResult) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the checks, print and write the reports; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args)
     if args.list:
         print_catalogue()
         return 0

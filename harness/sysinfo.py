@@ -97,3 +97,16 @@ def _decode_ip(hex_ip: str, v6: bool) -> str:
     # /proc prints each 32-bit word in host (little-endian) order
     words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.IPv6Address(words) if v6 else ipaddress.IPv4Address(words))
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User plus system CPU time of ``pids`` (all their threads), in seconds; None if none is readable."""
+    total, seen = 0, False
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None

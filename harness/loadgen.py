@@ -1,0 +1,205 @@
+"""A closed-loop echo load generator: many connections, each sending a message and waiting for its echo.
+
+:func:`generate` spreads the connections over worker processes (each pinned to the client CPUs), which use
+non-blocking sockets, one epoll set and one preallocated receive buffer. After a warm-up, each worker
+counts round trips and records every round trip's latency until the end of the window, and reports its own
+CPU time, so the caller can tell when the client, not the server, was the bottleneck.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import select
+import socket
+import time
+from array import array
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+from . import sysinfo
+from .net import Address
+
+#: a worker busy this share of the window was the bottleneck, not the server
+SATURATED = 0.9
+
+
+@dataclass
+class Load:
+    """What the client side measured over the window (after the warm-up)."""
+
+    connections: int
+    size: int
+    seconds: float
+    round_trips: int = 0
+    latencies_ns: array[int] = field(default_factory=lambda: array("q"))
+    client_busy: float = 0.0  #: the busiest worker's CPU time over the window, as a share of it
+    connect_seconds: float = 0.0  #: time to open every connection
+    errors: list[str] = field(default_factory=list)
+    server_cpu: float | None = None  #: the server's CPU seconds over the window, when its pids were given
+
+    @property
+    def rate(self) -> float:
+        """Round trips per second."""
+        return self.round_trips / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile ``q`` (0-100) in microseconds (0 with no sample)."""
+        if not self.latencies_ns:
+            return 0.0
+        ordered = sorted(self.latencies_ns)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] / 1000
+
+    @property
+    def saturated(self) -> bool:
+        return self.client_busy >= SATURATED
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    seconds: float = usage.ru_utime + usage.ru_stime
+    return seconds
+
+
+def _worker(
+    address: Address,
+    count: int,
+    size: int,
+    times: tuple[float, float, float],
+    cpus: set[int],
+    server_pids: list[int],
+    out: Connection,
+) -> None:
+    """One worker process: ``count`` connections in ping-pong from ``times[0]``, measured from ``times[1]``
+    to ``times[2]`` (monotonic); sends its results, and the server's CPU time over the window when it was
+    given ``server_pids``."""
+    start, warm_end, end = times
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    errors: list[str] = []
+    lat = array("q")
+    trips = 0
+    t0 = time.monotonic()
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(address, timeout=10)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            socks.append(sock)
+    except OSError as exc:
+        errors.append(f"connect: {exc}")
+    connect_seconds = time.monotonic() - t0
+    message = memoryview(bytes(i % 251 for i in range(size)))
+    buf = bytearray(max(size, 65536))
+    view = memoryview(buf)
+    ep = select.epoll()
+    by_fd = {s.fileno(): s for s in socks}
+    got = dict.fromkeys(by_fd, 0)
+    unsent = dict.fromkeys(by_fd, 0)
+    sent_at = dict.fromkeys(by_fd, 0)
+    now_ns = time.perf_counter_ns
+    while time.monotonic() < start:
+        ep.poll(start - time.monotonic())
+    for fd, sock in by_fd.items():
+        ep.register(fd, select.EPOLLIN)
+        sent_at[fd] = now_ns()
+        unsent[fd] = size - sock.send(message)
+        if unsent[fd]:
+            ep.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+    cpu_at_warm = server_at_warm = None
+    measuring = False
+    while by_fd:
+        now = time.monotonic()
+        if now >= end:
+            break
+        if not measuring and now >= warm_end:
+            measuring, cpu_at_warm = True, _cpu()
+            server_at_warm = sysinfo.cpu_seconds(server_pids) if server_pids else None
+        for fd, ev in ep.poll(min(0.1, end - now)):
+            sock = by_fd[fd]
+            try:
+                if ev & select.EPOLLOUT and unsent[fd]:
+                    unsent[fd] -= sock.send(message[size - unsent[fd] :])
+                    if not unsent[fd]:
+                        ep.modify(fd, select.EPOLLIN)
+                if ev & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+                    n = sock.recv_into(view, size - got[fd])
+                    if n == 0:
+                        raise ConnectionError("the server closed the connection")
+                    got[fd] += n
+                    if got[fd] == size:
+                        t = now_ns()
+                        if measuring:
+                            trips += 1
+                            lat.append(t - sent_at[fd])
+                        got[fd] = 0
+                        sent_at[fd] = t
+                        unsent[fd] = size - sock.send(message)
+                        if unsent[fd]:
+                            ep.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                ep.unregister(fd)
+                del by_fd[fd]
+                sock.close()
+    busy = (_cpu() - cpu_at_warm) / max(1e-9, time.monotonic() - warm_end) if cpu_at_warm is not None else 0.0
+    server_now = sysinfo.cpu_seconds(server_pids) if server_pids else None
+    server_cpu = server_now - server_at_warm if server_now is not None and server_at_warm is not None else None
+    for sock in socks:
+        sock.close()
+    out.send((trips, lat.tobytes(), busy, connect_seconds, errors[:5], server_cpu))
+    out.close()
+
+
+def generate(
+    address: Address,
+    *,
+    connections: int,
+    size: int,
+    duration: float,
+    warmup: float,
+    processes: int,
+    cpus: set[int] | None = None,
+    server_pids: list[int] | None = None,
+) -> Load:
+    """Run the load: ``connections`` ping-pong connections of ``size``-byte messages over ``processes`` workers
+    (at most one per connection), ``warmup`` seconds unmeasured, then ``duration`` seconds measured.
+    Bounded: every worker is joined (or killed) by the end of the window plus 15 s."""
+    processes = max(1, min(processes, connections))
+    ctx = multiprocessing.get_context("fork")
+    begin = time.monotonic() + 0.2 + 0.002 * connections  # workers connect, then all start together
+    warm_end, end = begin + warmup, begin + warmup + duration
+    workers = []
+    for n in range(processes):
+        share = connections // processes + (1 if n < connections % processes else 0)
+        recv_end, send_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
+            target=_worker,
+            args=(address, share, size, (begin, warm_end, end), cpus or set(), server_pids if n == 0 else [], send_end),
+            daemon=True,
+        )
+        proc.start()
+        send_end.close()
+        workers.append((proc, recv_end))
+    load = Load(connections, size, duration)
+    for proc, pipe in workers:
+        if pipe.poll(max(0.0, end - time.monotonic()) + 15):
+            trips, raw, busy, connect_seconds, errors, server_cpu = pipe.recv()
+            if server_cpu is not None:
+                load.server_cpu = server_cpu
+            load.round_trips += trips
+            load.latencies_ns.frombytes(raw)
+            load.client_busy = max(load.client_busy, busy)
+            load.connect_seconds = max(load.connect_seconds, connect_seconds)
+            load.errors += errors
+        else:
+            load.errors.append("a load worker did not report in time")
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    return load

@@ -1,0 +1,65 @@
+"""``python -m harness bench`` runs and reports correctly (benchmarks are not timed tests: no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BROKEN = Path(__file__).parent / "broken"
+QUICK = ["--connections", "4", "--size", "64", "--duration", "0.3", "--warmup", "0.1"]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "bench", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_bench_reports_every_figure_for_a_server_and_its_ratio_to_a_baseline(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    done = bench(*QUICK, "--baseline", "asyncio-protocol", "--pairs", "2", "--json", str(report),
+                 "--", sys.executable, "-m", "servers.selector", "--port", "{port}")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(report.read_text())
+    runs = data["measurements"]
+    assert [m["server"] for m in runs] == [sys.executable, "asyncio-protocol"] * 2
+    for m in runs:
+        assert m["round_trips_per_s"] > 0 and not m["errors"], m
+        assert 0 < m["p50_us"] <= m["p99_us"] <= m["p999_us"], m
+        assert m["server_cpu_us_per_rt"] is not None and m["server_peak_rss_kib"] > 0, m
+        assert m["mb_per_s"] == pytest.approx(m["round_trips_per_s"] * 64 / 1e6)
+    (ratio,) = data["ratios"]
+    assert ratio["baseline"] == "asyncio-protocol" and len(ratio["ratios"]) == 2
+    assert ratio["ratios"][0] == pytest.approx(runs[0]["round_trips_per_s"] / runs[1]["round_trips_per_s"])
+    assert "median" in done.stdout and "rt/s" in done.stdout
+
+
+def test_bench_defaults_to_the_reference_servers() -> None:
+    done = bench(*QUICK)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "selector" in done.stdout and "threaded" in done.stdout
+
+
+def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
+    done = bench(*QUICK, "--size", "4096", "--", sys.executable, str(BROKEN / "recv_once.py"), "{port}")
+    assert done.returncode == 1, done.stdout
+    assert "closed the connection" in done.stdout or "reset" in done.stdout.lower(), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--connections", "0"], "between 1 and 10000"),
+        (["--baseline", "nginx"], "unknown baseline 'nginx'"),
+        (["--duration", "0"], "--duration must be positive"),
+        (["--", "no-such-server-anywhere"], "command not found"),
+    ],
+)
+def test_bench_misuse_exits_2(args: list[str], words: str) -> None:
+    done = bench(*args)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
