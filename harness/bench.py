@@ -41,6 +41,7 @@ class Measurement:
     server_peak_rss_kib: int | None
     client_busy: float  #: the busiest load worker's CPU share of the window
     client_saturated: bool
+    client: str  #: the load workers: "c" or "python"
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -70,6 +71,7 @@ def measure(
     duration: float,
     warmup: float,
     processes: int,
+    client: str = "auto",
 ) -> Measurement:
     """Start a fresh server from ``make``, load it, stop it; the server never outlives this call."""
     server_cpus, client_cpus = cpu_split()
@@ -84,6 +86,7 @@ def measure(
             processes=processes,
             cpus=client_cpus,
             server_pids=pids,
+            client=client,
         )
         peak = sysinfo.peak_rss_kib(target.pid) if target.pid else None
     cpu = load.server_cpu / load.round_trips * 1e6 if load.server_cpu is not None and load.round_trips else None
@@ -102,6 +105,7 @@ def measure(
         server_peak_rss_kib=peak,
         client_busy=load.client_busy,
         client_saturated=load.saturated,
+        client=load.client,
         errors=load.errors,
     )
 
@@ -155,6 +159,7 @@ def run_bench(
     warmup: float,
     processes: int,
     pairs: int,
+    client: str = "auto",
     report: Callable[[Measurement], None] = lambda m: None,
 ) -> tuple[list[Measurement], list[Comparison]]:
     """Measure every server (and every baseline) ``pairs`` times, alternating, each run on a fresh start.
@@ -172,6 +177,7 @@ def run_bench(
                 duration=duration,
                 warmup=warmup,
                 processes=processes,
+                client=client,
             )
             runs[name].append(m)
             measurements.append(m)

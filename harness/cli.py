@@ -132,6 +132,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     bench.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
     bench.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
     bench.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
+    bench.add_argument(
+        "--client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="load workers: the C one (built once with cc; auto: when a compiler is there) or Python",
+    )
     bench.add_argument("--baseline", metavar="NAMES", help=f"compare with: {','.join(ANCHORS)}")
     bench.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
     bench.add_argument("--json", metavar="FILE", help="write every measurement and ratio as JSON")
@@ -165,7 +171,8 @@ def run_bench(args: argparse.Namespace) -> int:
         servers = bench.default_servers()
     processes = args.processes or len(bench.cpu_split()[1])
     print(f"{args.connections} connections, {args.size} B messages, {args.warmup:g}s warm-up + {args.duration:g}s, "
-          f"{processes} load process(es); server on CPU {sorted(bench.cpu_split()[0])}", flush=True)  # fmt: skip
+          f"{processes} load process(es) ({args.client} client); server on CPU {sorted(bench.cpu_split()[0])}",
+          flush=True)  # fmt: skip
     try:
         measurements, comparisons = bench.run_bench(
             servers,
@@ -176,6 +183,7 @@ def run_bench(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             processes=processes,
             pairs=args.pairs if baselines else 1,
+            client=args.client,
             report=lambda m: print(f"  {m.line()}", flush=True),
         )
     except ServerFault as exc:  # a server (or baseline) that does not start

@@ -4,21 +4,31 @@
 non-blocking sockets, one epoll set and one preallocated receive buffer. After a warm-up, each worker
 counts round trips and records every round trip's latency until the end of the window, and reports its own
 CPU time, so the caller can tell when the client, not the server, was the bottleneck.
+
+The workers are a small C program (``loadgen.c``, compiled once with the system's C compiler and cached),
+so that a client costs less per round trip than any Python server it measures; without a compiler they are
+Python processes, which saturate first (the report says so).
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import resource
 import select
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from array import array
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from . import sysinfo
+from .errors import HarnessError
 from .net import Address
 
 #: a worker busy this share of the window was the bottleneck, not the server
@@ -38,6 +48,7 @@ class Load:
     connect_seconds: float = 0.0  #: time to open every connection
     errors: list[str] = field(default_factory=list)
     server_cpu: float | None = None  #: the server's CPU seconds over the window, when its pids were given
+    client: str = "c"  #: which load workers ran: "c" or "python"
 
     @property
     def rate(self) -> float:
@@ -155,6 +166,78 @@ def _worker(
     out.close()
 
 
+def compiled_client() -> Path | None:
+    """The C load worker, compiled on first use into the user's cache (keyed by the source's hash); None
+    when there is no C compiler or it fails."""
+    source = Path(__file__).with_name("loadgen.c")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "socket-harness"
+    binary = cache / f"loadgen-{digest}"
+    if binary.is_file():
+        return binary
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            built = Path(tmp) / "loadgen"
+            done = subprocess.run(
+                [compiler, "-O2", "-o", str(built), str(source)], capture_output=True, text=True, timeout=60
+            )
+            if done.returncode != 0:
+                return None
+            built.replace(binary)  # atomic: a concurrent build leaves one complete binary
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return binary
+
+
+def _c_workers(
+    binary: Path,
+    address: Address,
+    shares: list[int],
+    size: int,
+    times: tuple[float, float, float],
+    cpus: set[int] | None,
+    server_pids: list[int],
+    load: Load,
+) -> None:
+    """Run the C workers (one per share of the connections) and add what they measured to ``load``."""
+    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
+        procs = []
+        for n, share in enumerate(shares):
+            lat, out = Path(tmp) / f"lat{n}", Path(tmp) / f"out{n}"
+            argv = [str(binary), address[0], str(address[1]), str(share), str(size), *(f"{t:.6f}" for t in times)]
+            argv += [str(lat), *(str(p) for p in (server_pids if n == 0 else []))]
+            with open(out, "wb") as fh:
+                proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if cpus:
+                os.sched_setaffinity(proc.pid, cpus)
+            procs.append((proc, lat, out))
+        for proc, lat, out in procs:
+            try:
+                proc.wait(max(0.0, times[2] - time.monotonic()) + 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+                load.errors.append("a load worker did not finish in time")
+                continue
+            fields = out.read_text().split(maxsplit=5)
+            if len(fields) < 5:
+                load.errors.append(f"a load worker failed: {out.read_text().strip()[:200]}")
+                continue
+            load.round_trips += int(fields[0])
+            load.client_busy = max(load.client_busy, float(fields[1]))
+            load.connect_seconds = max(load.connect_seconds, float(fields[2]))
+            if float(fields[3]) >= 0:
+                load.server_cpu = float(fields[3])
+            if int(fields[4]):
+                load.errors += [fields[5].strip()] * min(5, int(fields[4]))
+            if lat.is_file():
+                load.latencies_ns.frombytes(lat.read_bytes())
+
+
 def generate(
     address: Address,
     *,
@@ -165,17 +248,26 @@ def generate(
     processes: int,
     cpus: set[int] | None = None,
     server_pids: list[int] | None = None,
+    client: str = "auto",
 ) -> Load:
     """Run the load: ``connections`` ping-pong connections of ``size``-byte messages over ``processes`` workers
     (at most one per connection), ``warmup`` seconds unmeasured, then ``duration`` seconds measured.
-    Bounded: every worker is joined (or killed) by the end of the window plus 15 s."""
+    ``client``: ``"c"``, ``"python"`` or ``"auto"`` (C when a compiler is there). Bounded: every worker is
+    joined (or killed) by the end of the window plus 15 s."""
     processes = max(1, min(processes, connections))
-    ctx = multiprocessing.get_context("fork")
     begin = time.monotonic() + 0.2 + 0.002 * connections  # workers connect, then all start together
     warm_end, end = begin + warmup, begin + warmup + duration
+    shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
+    binary = compiled_client() if client in ("auto", "c") else None
+    if client == "c" and binary is None:
+        raise HarnessError("the C load client cannot be built: no working C compiler (set CC, or use --client python)")
+    if binary is not None:
+        load = Load(connections, size, duration)
+        _c_workers(binary, address, shares, size, (begin, warm_end, end), cpus, server_pids or [], load)
+        return load
+    ctx = multiprocessing.get_context("fork")
     workers = []
-    for n in range(processes):
-        share = connections // processes + (1 if n < connections % processes else 0)
+    for n, share in enumerate(shares):
         recv_end, send_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker,
@@ -185,7 +277,7 @@ def generate(
         proc.start()
         send_end.close()
         workers.append((proc, recv_end))
-    load = Load(connections, size, duration)
+    load = Load(connections, size, duration, client="python")
     for proc, pipe in workers:
         if pipe.poll(max(0.0, end - time.monotonic()) + 15):
             trips, raw, busy, connect_seconds, errors, server_cpu = pipe.recv()

@@ -38,10 +38,14 @@ def test_bench_reports_every_figure_for_a_server_and_its_ratio_to_a_baseline(tmp
     assert "median" in done.stdout and "rt/s" in done.stdout
 
 
-def test_bench_defaults_to_the_reference_servers() -> None:
-    done = bench(*QUICK)
+@pytest.mark.parametrize("client", ["c", "python"])
+def test_bench_defaults_to_the_reference_servers_with_either_load_client(client: str, tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    done = bench(*QUICK, "--client", client, "--json", str(report))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "selector" in done.stdout and "threaded" in done.stdout
+    runs = json.loads(report.read_text())["measurements"]
+    assert [(m["server"], m["client"]) for m in runs] == [("selector", client), ("threaded", client)]
+    assert all(m["round_trips_per_s"] > 0 and m["p50_us"] > 0 for m in runs), runs
 
 
 def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
