@@ -10,16 +10,18 @@ It guarantees, whatever the peer does:
 
 from __future__ import annotations
 
-import selectors
+import select
 import socket
 
 DEFAULT_HIGH_WATER = 1 << 20
+READ = getattr(select, "EPOLLIN", 1)
+WRITE = getattr(select, "EPOLLOUT", 4)
 
 
 class EchoConnection:
     """Echo state of one non-blocking socket. Call :meth:`on_readable` / :meth:`on_writable` on events."""
 
-    __slots__ = ("closed", "eof", "high_water", "pending", "sock")
+    __slots__ = ("closed", "eof", "high_water", "pending", "registered", "sock")
 
     def __init__(self, sock: socket.socket, high_water: int = DEFAULT_HIGH_WATER) -> None:
         sock.setblocking(False)
@@ -28,6 +30,8 @@ class EchoConnection:
         self.pending = bytearray()
         self.eof = False
         self.closed = False
+        #: the events the owner's poller watches for this connection (kept by the owner)
+        self.registered = 0
 
     @property
     def wants_read(self) -> bool:
@@ -41,8 +45,11 @@ class EchoConnection:
 
     @property
     def events(self) -> int:
-        """The selector events this connection waits for now (0 while it waits for nothing)."""
-        return (selectors.EVENT_READ if self.wants_read else 0) | (selectors.EVENT_WRITE if self.wants_write else 0)
+        """The poll events this connection waits for now, as an epoll mask (0 while it waits for nothing):
+        read while :attr:`wants_read`, write while :attr:`wants_write`."""
+        if self.closed:
+            return 0
+        return (READ if not self.eof and len(self.pending) < self.high_water else 0) | (WRITE if self.pending else 0)
 
     def on_readable(self, buffer: memoryview) -> None:
         """Receive into ``buffer`` and try to echo it at once (most echoes never touch :attr:`pending`)."""

@@ -48,7 +48,9 @@ class SequentialEchoServer(EchoServer):
                         deadline = time.monotonic() + self.grace
                     if deadline is not None and time.monotonic() >= deadline:
                         return
-                    wanted = conn.events
+                    wanted = (selectors.EVENT_READ if conn.wants_read else 0) | (
+                        selectors.EVENT_WRITE if conn.wants_write else 0
+                    )
                     if wanted != registered:
                         if registered:
                             sel.unregister(conn.sock)
