@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from . import sysinfo
+from . import cbuild, sysinfo
 from .anchors import ANCHORS
 from .errors import HarnessError
 from .loadgen import generate
@@ -123,11 +123,21 @@ def _pin(target: Target, cpus: set[int]) -> list[int]:
     return pids
 
 
+#: every baseline: the Python ones of :mod:`harness.anchors`, and an epoll echo server in C (the ceiling)
+BASELINES = (*ANCHORS, "c-epoll")
+
+
 def anchor_target(name: str, startup_timeout: float = 10.0) -> SubprocessTarget:
-    """A baseline server (:mod:`harness.anchors`) as a subprocess on an ephemeral port."""
-    if name not in ANCHORS:
-        raise HarnessError(f"unknown baseline {name!r}: choose from {', '.join(ANCHORS)}")
-    argv = [sys.executable, "-m", "harness.anchors", name, "--port", "0"]
+    """A baseline server as a subprocess on an ephemeral port."""
+    if name not in BASELINES:
+        raise HarnessError(f"unknown baseline {name!r}: choose from {', '.join(BASELINES)}")
+    if name == "c-epoll":
+        binary = cbuild.compiled("echo_epoll.c")
+        if binary is None:
+            raise HarnessError("the c-epoll baseline needs a C compiler (cc, gcc or clang; or set CC)")
+        argv = [str(binary), "127.0.0.1", "0"]
+    else:
+        argv = [sys.executable, "-m", "harness.anchors", name, "--port", "0"]
     return SubprocessTarget(argv, port=0, name=name, startup_timeout=startup_timeout)
 
 

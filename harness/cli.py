@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from . import bench, corpus, profiles, reports
-from .anchors import ANCHORS
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .net import LOOPBACK_HOSTS, parse_address
@@ -119,29 +118,29 @@ server under test and the baselines are measured in turn, --pairs times, and med
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bench = sub.add_parser(
+    cmd = sub.add_parser(
         "bench",
         help="measure an echo server's round trips/s, latency, CPU and memory (default: the reference servers)",
         description="Closed-loop echo load: round trips/s, MB/s, latency percentiles, server CPU and peak RSS.",
         epilog=BENCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench.add_argument("--connections", type=int, default=50, help="concurrent connections, 1 to 10000 (default 50)")
-    bench.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
-    bench.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default 3)")
-    bench.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
-    bench.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
-    bench.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
-    bench.add_argument(
+    cmd.add_argument("--connections", type=int, default=50, help="concurrent connections, 1 to 10000 (default 50)")
+    cmd.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
+    cmd.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default 3)")
+    cmd.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
+    cmd.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
+    cmd.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
+    cmd.add_argument(
         "--client",
         choices=("auto", "c", "python"),
         default="auto",
         help="load workers: the C one (built once with cc; auto: when a compiler is there) or Python",
     )
-    bench.add_argument("--baseline", metavar="NAMES", help=f"compare with: {','.join(ANCHORS)}")
-    bench.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
-    bench.add_argument("--json", metavar="FILE", help="write every measurement and ratio as JSON")
-    bench.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    cmd.add_argument("--baseline", metavar="NAMES", help=f"compare with: {','.join(bench.BASELINES)}")
+    cmd.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
+    cmd.add_argument("--json", metavar="FILE", help="write every measurement and ratio as JSON")
+    cmd.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -154,9 +153,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {args.warmup:g}")
     baselines = [b.strip() for b in (args.baseline or "").split(",") if b.strip()]
-    unknown = [b for b in baselines if b not in ANCHORS]
+    unknown = [b for b in baselines if b not in bench.BASELINES]
     if unknown:
-        raise UsageError(f"unknown baseline {unknown[0]!r}: choose from {', '.join(ANCHORS)}")
+        raise UsageError(f"unknown baseline {unknown[0]!r}: choose from {', '.join(bench.BASELINES)}")
     command = list(args.server_command)
     if command and command[0] == "--":
         command = command[1:]

@@ -12,12 +12,10 @@ Python processes, which saturate first (the report says so).
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import resource
 import select
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -27,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from . import sysinfo
+from . import cbuild, sysinfo
 from .errors import HarnessError
 from .net import Address
 
@@ -166,33 +164,6 @@ def _worker(
     out.close()
 
 
-def compiled_client() -> Path | None:
-    """The C load worker, compiled on first use into the user's cache (keyed by the source's hash); None
-    when there is no C compiler or it fails."""
-    source = Path(__file__).with_name("loadgen.c")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "socket-harness"
-    binary = cache / f"loadgen-{digest}"
-    if binary.is_file():
-        return binary
-    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
-        return None
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            built = Path(tmp) / "loadgen"
-            done = subprocess.run(
-                [compiler, "-O2", "-o", str(built), str(source)], capture_output=True, text=True, timeout=60
-            )
-            if done.returncode != 0:
-                return None
-            built.replace(binary)  # atomic: a concurrent build leaves one complete binary
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return binary
-
-
 def _c_workers(
     binary: Path,
     address: Address,
@@ -258,7 +229,7 @@ def generate(
     begin = time.monotonic() + 0.2 + 0.002 * connections  # workers connect, then all start together
     warm_end, end = begin + warmup, begin + warmup + duration
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
-    binary = compiled_client() if client in ("auto", "c") else None
+    binary = cbuild.compiled("loadgen.c") if client in ("auto", "c") else None
     if client == "c" and binary is None:
         raise HarnessError("the C load client cannot be built: no working C compiler (set CC, or use --client python)")
     if binary is not None:

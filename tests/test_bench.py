@@ -48,6 +48,16 @@ def test_bench_defaults_to_the_reference_servers_with_either_load_client(client:
     assert all(m["round_trips_per_s"] > 0 and m["p50_us"] > 0 for m in runs), runs
 
 
+def test_one_connection_against_the_c_floor(tmp_path: Path) -> None:
+    """The C epoll baseline (built with cc) measured beside the server: the floor of a ping-pong round trip."""
+    report = tmp_path / "bench.json"
+    done = bench(*QUICK, "--connections", "1", "--baseline", "c-epoll", "--pairs", "1", "--json", str(report),
+                 "--", sys.executable, "-m", "servers.selector", "--port", "{port}")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    floor = json.loads(report.read_text())["measurements"][1]
+    assert floor["server"] == "c-epoll" and floor["p50_us"] > 0 and floor["round_trips_per_s"] > 0, floor
+
+
 def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
     done = bench(*QUICK, "--size", "4096", "--", sys.executable, str(BROKEN / "recv_once.py"), "{port}")
     assert done.returncode == 1, done.stdout
