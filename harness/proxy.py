@@ -26,8 +26,8 @@ from .targets import Target
 
 #: bytes a direction buffers before the proxy stops reading from its source
 HIGH_WATER = 256 * 1024
-#: gaps apply to the first this-many segments of each direction, so a long stream stays fast
-MAX_GAPPED = 8
+#: gaps apply to the first this-many segments from the client, so a long stream stays fast
+MAX_GAPPED = 4
 #: segment sizes apply to the first this-many bytes of each direction, so a 64 MiB stream stays fast
 MAX_SEGMENTED = 1024 * 1024
 CUTS = ("close", "reset", "vanish")
@@ -39,7 +39,8 @@ class Faults:
 
     - ``segments``: sizes of the successive writes the proxy makes (cycled; empty: whatever it read) over
       the first :data:`MAX_SEGMENTED` bytes;
-    - ``gaps``: seconds of silence before each of the first :data:`MAX_GAPPED` segments (cycled);
+    - ``gaps``: seconds of silence before each of the first :data:`MAX_GAPPED` segments from the client
+      (cycled): what the server sees of a slow client or a congested path;
     - ``latency``: seconds every byte is held before it is forwarded;
     - ``rate``: bytes per second forwarded (None: unthrottled);
     - ``cut`` after the client has sent ``cut_after`` bytes to the server: ``"close"`` (the server gets a FIN,
@@ -147,7 +148,7 @@ class _Direction:
             chunk = data[pos : pos + size]
             pos += len(chunk)
             release = max(now + self.faults.latency, self.last_release)
-            if self.segments_made < MAX_GAPPED:
+            if self.upstream and self.segments_made < MAX_GAPPED:
                 release += next(self.gaps)
             self.segments_made += 1
             self.queue.append((release, chunk))
@@ -399,7 +400,7 @@ class ProxiedView(Target):
         self.inner = inner
         self.name = f"{inner.name} through the fault proxy ({faults.describe()})"
         self.sequential = inner.sequential
-        self.network_delay = 2 * (faults.latency + MAX_GAPPED * max(faults.gaps))
+        self.network_delay = 2 * faults.latency + MAX_GAPPED * max(faults.gaps)
         self.proxy = FaultProxy(inner.address, faults, timeout)
         self._address = self.proxy.address
 

@@ -315,7 +315,7 @@ run_machine: Callable[..., None] = run_state_machine_as_test
     "fuzz.stateful",
     "any interleaving of opens, writes, reads, pauses, half-closes, drains, resets and closes on several connections "
     "keeps every echo exact and leaves the other connections undisturbed",
-    weight=1.5,
+    weight=1.0,
 )
 def stateful(target: Target, options: CheckOptions) -> str:
     gate = _Gate(options.shrink_seconds)
