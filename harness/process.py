@@ -29,6 +29,9 @@ from .errors import HarnessError, StartupFailure
 from .waiting import poll_until
 
 POLL = 0.01
+#: readiness is polled every FIRST_POLL seconds for the first FAST_POLLING seconds, then every POLL
+FIRST_POLL = 0.001
+FAST_POLLING = 0.2
 READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
 
 #: every server started and not yet killed: strong references, so the atexit hook still finds a server whose
@@ -124,22 +127,25 @@ class ServerProcess:
         """
         deadline = time.monotonic() + timeout
         watch_port = port is not None and port > 0 and sysinfo.available()
+        started = time.monotonic()
         while True:
             match = READY_LINE.search(self.stdout_path.read_bytes())
             if match:
                 return match.group(1).decode(errors="replace")
             if watch_port and sysinfo.listening_sockets(port or 0):
                 return None
-            if self._wait_exit(deadline):
+            # a server is usually ready within tens of ms: look every millisecond at first, then less often
+            if self._wait_exit(deadline, FIRST_POLL if time.monotonic() - started < FAST_POLLING else POLL):
                 raise self._exited_error("before it was ready")
             if time.monotonic() >= deadline:
                 what = f"listen on port {port}" if watch_port else "print 'listening on HOST:PORT'"
                 raise StartupFailure(f"the server did not {what} within {timeout:g}s (it is still running)")
 
-    def _wait_exit(self, deadline: float) -> bool:
-        """Wait up to one poll interval (never past ``deadline``) for the server to exit; True if it has."""
+    def _wait_exit(self, deadline: float, interval: float = 0.0) -> bool:
+        """Wait up to ``interval`` (default one poll interval; never past ``deadline``) for the server to exit;
+        True if it has."""
         try:
-            self.popen.wait(timeout=max(0.0, min(POLL, deadline - time.monotonic())))
+            self.popen.wait(timeout=max(0.0, min(interval or POLL, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             return False
         return True
