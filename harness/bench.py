@@ -52,7 +52,7 @@ class Measurement:
         return (
             f"{self.server:<22} {self.round_trips_per_s:>10,.0f} rt/s {self.mb_per_s:8.1f} MB/s  "
             f"p50 {self.p50_us:7.0f} us  p99 {self.p99_us:7.0f} us  p99.9 {self.p999_us:7.0f} us  "
-            f"cpu/rt {cpu}  peak {rss}{note}{errors}"
+            f"cpu/rt {cpu}  peak {rss}  {self.connections_per_s:,.0f} conn/s{note}{errors}"
         )
 
 

@@ -97,6 +97,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bad address %s %s\n", host, port);
         return 2;
     }
+    struct rlimit lim; /* one descriptor per connection: take what the hard limit allows */
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
     struct conn *conns = calloc(nconn, sizeof *conns);
     char *message = malloc(size), *buf = malloc(size > 65536 ? size : 65536);
     for (int i = 0; i < size; i++) message[i] = (char)(i % 251);

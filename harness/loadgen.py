@@ -226,7 +226,7 @@ def generate(
     ``client``: ``"c"``, ``"python"`` or ``"auto"`` (C when a compiler is there). Bounded: every worker is
     joined (or killed) by the end of the window plus 15 s."""
     processes = max(1, min(processes, connections))
-    begin = time.monotonic() + 0.2 + 0.002 * connections  # workers connect, then all start together
+    begin = time.monotonic() + 0.2 + 0.0005 * connections  # workers connect, then all start together
     warm_end, end = begin + warmup, begin + warmup + duration
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
     binary = cbuild.compiled("loadgen.c") if client in ("auto", "c") else None

@@ -252,6 +252,34 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+#: concurrent connections a server should be able to hold without a word about its descriptor limit
+WANTED_DESCRIPTORS = 10_240
+
+
+def raise_descriptor_limit(wanted: int = WANTED_DESCRIPTORS) -> int:
+    """Raise this process's descriptor soft limit to its hard limit (each connection needs one); return the
+    new soft limit. Says so on stderr when the limit stays below ``wanted``."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: nothing to raise
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        print(
+            f"note: the descriptor limit is {soft} (hard limit {hard}): at most about {soft - 16} concurrent "
+            f"connections (raise it with 'ulimit -n {wanted}')",
+            file=sys.stderr,
+        )
+    return soft
+
+
 def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str] | None = None) -> int:
     """Parse the command line, serve until SIGTERM/SIGINT, and return the exit status (0 on a clean stop).
 
@@ -265,6 +293,7 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
     if args.grace < 0:
         print(f"error: --grace must be >= 0, got {args.grace}", file=sys.stderr)
         return 2
+    raise_descriptor_limit()
     try:
         sock = inherited_listener() if args.listen_fd else make_listener(args.host, args.port, args.backlog)
         server = server_cls(sock=sock, grace=args.grace)
