@@ -62,19 +62,23 @@ def cpu_split() -> tuple[set[int], set[int]]:
     return {allowed[0]}, set(allowed[1:]) or {allowed[0]}
 
 
-def measure(
-    make: Callable[[], Target],
-    name: str,
-    *,
-    connections: int,
-    size: int,
-    duration: float,
-    warmup: float,
-    processes: int,
-    client: str = "auto",
-) -> Measurement:
+@dataclass(frozen=True)
+class Shape:
+    """The load of every run: ``connections`` in ping-pong with ``size``-byte messages, ``warmup`` seconds
+    unmeasured then ``duration`` measured, from ``processes`` workers of the ``client`` kind."""
+
+    connections: int = 50
+    size: int = 1024
+    duration: float = 3.0
+    warmup: float = 1.0
+    processes: int = 1
+    client: str = "auto"
+
+
+def measure(make: Callable[[], Target], name: str, shape: Shape) -> Measurement:
     """Start a fresh server from ``make``, load it, stop it; the server never outlives this call."""
     server_cpus, client_cpus = cpu_split()
+    connections, size, duration = shape.connections, shape.size, shape.duration
     with make() as target:
         pids = _pin(target, server_cpus)
         load = generate(
@@ -82,11 +86,11 @@ def measure(
             connections=connections,
             size=size,
             duration=duration,
-            warmup=warmup,
-            processes=processes,
+            warmup=shape.warmup,
+            processes=shape.processes,
             cpus=client_cpus,
             server_pids=pids,
-            client=client,
+            client=shape.client,
         )
         peak = sysinfo.peak_rss_kib(target.pid) if target.pid else None
     cpu = load.server_cpu / load.round_trips * 1e6 if load.server_cpu is not None and load.round_trips else None
@@ -162,14 +166,9 @@ class Comparison:
 def run_bench(
     servers: Sequence[tuple[str, Callable[[], Target]]],
     baselines: Sequence[str],
+    shape: Shape,
     *,
-    connections: int,
-    size: int,
-    duration: float,
-    warmup: float,
-    processes: int,
     pairs: int,
-    client: str = "auto",
     report: Callable[[Measurement], None] = lambda m: None,
 ) -> tuple[list[Measurement], list[Comparison]]:
     """Measure every server (and every baseline) ``pairs`` times, alternating, each run on a fresh start.
@@ -177,18 +176,9 @@ def run_bench(
     everyone = list(servers) + [(b, lambda b=b: anchor_target(b)) for b in baselines]
     runs: dict[str, list[Measurement]] = {name: [] for name, _ in everyone}
     measurements = []
-    for _ in range(pairs if baselines else max(1, pairs)):
+    for _ in range(pairs):
         for name, make in everyone:
-            m = measure(
-                make,
-                name,
-                connections=connections,
-                size=size,
-                duration=duration,
-                warmup=warmup,
-                processes=processes,
-                client=client,
-            )
+            m = measure(make, name, shape)
             runs[name].append(m)
             measurements.append(m)
             report(m)

@@ -173,16 +173,12 @@ def run_bench(args: argparse.Namespace) -> int:
           f"{processes} load process(es) ({args.client} client); server on CPU {sorted(bench.cpu_split()[0])}",
           flush=True)  # fmt: skip
     try:
+        shape = bench.Shape(args.connections, args.size, args.duration, args.warmup, processes, args.client)
         measurements, comparisons = bench.run_bench(
             servers,
             baselines,
-            connections=args.connections,
-            size=args.size,
-            duration=args.duration,
-            warmup=args.warmup,
-            processes=processes,
+            shape,
             pairs=args.pairs if baselines else 1,
-            client=args.client,
             report=lambda m: print(f"  {m.line()}", flush=True),
         )
     except ServerFault as exc:  # a server (or baseline) that does not start
