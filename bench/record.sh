@@ -25,3 +25,8 @@ for run in 1 2 3; do
 done
 echo "== 10,000 concurrent connections, 64 B"
 $PY -m harness bench --connections 10000 --size 64 --duration 3 --warmup 1 --json "$out/scale-10000.json" -- $SEL
+echo "== connect+echo+close cycles: 100 slots, 64 B, 3 runs"
+for run in 1 2 3; do
+  $PY -m harness bench --cycles --connections 100 --size 64 --duration 2 --warmup 0.5 --json "$out/cycles-$run.json" \
+    -- $SEL | tail -1
+done

@@ -42,6 +42,8 @@ class Measurement:
     client_busy: float  #: the busiest load worker's CPU share of the window
     client_saturated: bool
     client: str  #: the load workers: "c" or "python"
+    cycles: bool  #: round trips are whole connect/echo/close cycles
+    stalls_over_1s: int  #: round trips (cycles) that took a second or more: SYNs dropped and retried
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -49,10 +51,12 @@ class Measurement:
         rss = f"{self.server_peak_rss_kib / 1024:6.1f} MiB" if self.server_peak_rss_kib is not None else "  n/a"
         note = "  CLIENT SATURATED: the load, not the server, was the limit" if self.client_saturated else ""
         errors = f"  {len(self.errors)} errors, first: {self.errors[0]}" if self.errors else ""
+        unit = "cycles/s" if self.cycles else "rt/s"
+        stalls = f"  {self.stalls_over_1s} took over 1 s" if self.stalls_over_1s else ""
         return (
-            f"{self.server:<22} {self.round_trips_per_s:>10,.0f} rt/s {self.mb_per_s:8.1f} MB/s  "
+            f"{self.server:<22} {self.round_trips_per_s:>10,.0f} {unit} {self.mb_per_s:8.1f} MB/s  "
             f"p50 {self.p50_us:7.0f} us  p99 {self.p99_us:7.0f} us  p99.9 {self.p999_us:7.0f} us  "
-            f"cpu/rt {cpu}  peak {rss}  {self.connections_per_s:,.0f} conn/s{note}{errors}"
+            f"cpu/rt {cpu}  peak {rss}  {self.connections_per_s:,.0f} conn/s{stalls}{note}{errors}"
         )
 
 
@@ -73,6 +77,7 @@ class Shape:
     warmup: float = 1.0
     processes: int = 1
     client: str = "auto"
+    cycles: bool = False  #: each connection slot repeats connect, echo, close (a round trip is a cycle)
 
 
 def measure(make: Callable[[], Target], name: str, shape: Shape) -> Measurement:
@@ -91,6 +96,7 @@ def measure(make: Callable[[], Target], name: str, shape: Shape) -> Measurement:
             cpus=client_cpus,
             server_pids=pids,
             client=shape.client,
+            cycles=shape.cycles,
         )
         peak = sysinfo.peak_rss_kib(target.pid) if target.pid else None
     cpu = load.server_cpu / load.round_trips * 1e6 if load.server_cpu is not None and load.round_trips else None
@@ -104,12 +110,14 @@ def measure(make: Callable[[], Target], name: str, shape: Shape) -> Measurement:
         p50_us=load.percentile(50),
         p99_us=load.percentile(99),
         p999_us=load.percentile(99.9),
-        connections_per_s=connections / load.connect_seconds if load.connect_seconds else 0.0,
+        connections_per_s=load.rate if shape.cycles else connections / max(load.connect_seconds, 1e-9),
         server_cpu_us_per_rt=cpu,
         server_peak_rss_kib=peak,
         client_busy=load.client_busy,
         client_saturated=load.saturated,
         client=load.client,
+        cycles=shape.cycles,
+        stalls_over_1s=sum(1 for ns in load.latencies_ns if ns >= 1_000_000_000),
         errors=load.errors,
     )
 

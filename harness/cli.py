@@ -130,6 +130,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     cmd.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default 3)")
     cmd.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
     cmd.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
+    cmd.add_argument(
+        "--cycles",
+        action="store_true",
+        help="each connection repeats connect, echo, close: measures cycles/s and 1-second SYN-retry stalls",
+    )
     cmd.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
     cmd.add_argument(
         "--client",
@@ -152,6 +157,8 @@ def run_bench(args: argparse.Namespace) -> int:
     _positive("--duration", args.duration)
     if args.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {args.warmup:g}")
+    if args.cycles and args.client == "python":
+        raise UsageError("--cycles needs the C load client (--client c or auto)")
     baselines = [b.strip() for b in (args.baseline or "").split(",") if b.strip()]
     unknown = [b for b in baselines if b not in bench.BASELINES]
     if unknown:
@@ -173,7 +180,9 @@ def run_bench(args: argparse.Namespace) -> int:
           f"{processes} load process(es) ({args.client} client); server on CPU {sorted(bench.cpu_split()[0])}",
           flush=True)  # fmt: skip
     try:
-        shape = bench.Shape(args.connections, args.size, args.duration, args.warmup, processes, args.client)
+        shape = bench.Shape(
+            args.connections, args.size, args.duration, args.warmup, processes, args.client, args.cycles
+        )
         measurements, comparisons = bench.run_bench(
             servers,
             baselines,

@@ -1,6 +1,8 @@
 /* Closed-loop echo load worker, in C so that the client is never the bottleneck of `python -m harness bench`.
  *
- * usage: loadgen HOST PORT CONNECTIONS SIZE BEGIN WARM_END END LATFILE [SERVER_PID...]
+ * usage: loadgen [--cycles] HOST PORT CONNECTIONS SIZE BEGIN WARM_END END LATFILE [SERVER_PID...]
+ * With --cycles, each of the CONNECTIONS slots repeats connect, send, receive the echo, close: a "round trip"
+ * is then a whole cycle, and its latency runs from connect() to the end of the echo.
  *   BEGIN, WARM_END, END: CLOCK_MONOTONIC seconds (Python's time.monotonic() on Linux).
  * Opens CONNECTIONS connections, waits until BEGIN, then each connection sends SIZE bytes and waits for their
  * echo, again and again, until END. Round trips completed after WARM_END are counted and their latencies (ns,
@@ -29,8 +31,31 @@ struct conn {
     int fd;
     int got;
     int unsent;
+    int connecting; /* --cycles: connect() in progress */
     long long sent_at;
 };
+
+static int cycles_mode;
+static const struct addrinfo *target_ai;
+
+/* --cycles: open slot c's next connection, non-blocking; 0 on success (in progress), else errno. */
+static int start_cycle(int ep, struct conn *c, unsigned slot, long long now) {
+    int fd = socket(target_ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return errno;
+    if (connect(fd, target_ai->ai_addr, target_ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    c->fd = fd;
+    c->got = 0;
+    c->unsent = 0;
+    c->connecting = 1;
+    c->sent_at = now;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = slot};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
 
 static long long now_ns(void) {
     struct timespec t;
@@ -78,6 +103,11 @@ static void wait_until(double t) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--cycles") == 0) {
+        cycles_mode = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 9) {
         fprintf(stderr, "usage: %s HOST PORT CONNECTIONS SIZE BEGIN WARM_END END LATFILE [SERVER_PID...]\n", argv[0]);
         return 2;
@@ -97,6 +127,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bad address %s %s\n", host, port);
         return 2;
     }
+    target_ai = ai;
     struct rlimit lim; /* one descriptor per connection: take what the hard limit allows */
     if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
@@ -107,7 +138,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < size; i++) message[i] = (char)(i % 251);
     double t0 = now_s();
     int open = 0;
-    for (int i = 0; i < nconn; i++) {
+    for (int i = 0; i < nconn && !cycles_mode; i++) {
         int fd = socket(ai->ai_family, SOCK_STREAM, 0);
         if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
             if (!errors++) snprintf(first_error, sizeof first_error, "connect: %s", strerror(errno));
@@ -126,7 +157,18 @@ int main(int argc, char **argv) {
     long long *lat = malloc(cap * sizeof *lat);
     int ep = epoll_create1(0);
     wait_until(begin);
-    for (int i = 0; i < nconn; i++) {
+    if (cycles_mode) {
+        for (int i = 0; i < nconn; i++) {
+            int err = start_cycle(ep, &conns[i], (unsigned)i, now_ns());
+            if (err) {
+                conns[i].fd = -1;
+                if (!errors++) snprintf(first_error, sizeof first_error, "connect: %s", strerror(err));
+            } else {
+                open++;
+            }
+        }
+    }
+    for (int i = 0; i < nconn && !cycles_mode; i++) {
         if (conns[i].fd < 0) continue;
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (unsigned)i};
         conns[i].sent_at = now_ns();
@@ -153,6 +195,25 @@ int main(int argc, char **argv) {
             struct conn *c = &conns[events[e].data.u32];
             if (c->fd < 0) continue;
             int failed = 0;
+            if (c->connecting) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err) {
+                    failed = err;
+                } else {
+                    int one = 1;
+                    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    c->connecting = 0;
+                    ssize_t s = send(c->fd, message, size, MSG_NOSIGNAL);
+                    c->unsent = size - (s > 0 ? (int)s : 0);
+                    if (s < 0 && errno != EAGAIN) failed = errno;
+                    struct epoll_event ev = {.events = EPOLLIN | (c->unsent ? EPOLLOUT : 0),
+                                             .data.u32 = events[e].data.u32};
+                    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                    if (!failed) continue;
+                }
+            }
             if ((events[e].events & EPOLLOUT) && c->unsent) {
                 ssize_t s = send(c->fd, message + size - c->unsent, c->unsent, MSG_NOSIGNAL);
                 if (s > 0) c->unsent -= (int)s;
@@ -174,6 +235,17 @@ int main(int argc, char **argv) {
                             trips++;
                             if (nlat == cap) lat = realloc(lat, (cap *= 2) * sizeof *lat);
                             lat[nlat++] = t - c->sent_at;
+                        }
+                        if (cycles_mode) { /* this cycle is done: close, and start the next one */
+                            epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                            close(c->fd);
+                            int err = start_cycle(ep, c, events[e].data.u32, t);
+                            if (err) {
+                                c->fd = -1;
+                                open--;
+                                if (!errors++) snprintf(first_error, sizeof first_error, "connect: %s", strerror(err));
+                            }
+                            continue;
                         }
                         c->got = 0;
                         c->sent_at = t;

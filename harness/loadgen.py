@@ -173,13 +173,16 @@ def _c_workers(
     cpus: set[int] | None,
     server_pids: list[int],
     load: Load,
+    cycles: bool = False,
 ) -> None:
     """Run the C workers (one per share of the connections) and add what they measured to ``load``."""
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
         procs = []
         for n, share in enumerate(shares):
             lat, out = Path(tmp) / f"lat{n}", Path(tmp) / f"out{n}"
-            argv = [str(binary), address[0], str(address[1]), str(share), str(size), *(f"{t:.6f}" for t in times)]
+            mode = ["--cycles"] if cycles else []
+            argv = [str(binary), *mode, address[0], str(address[1]), str(share), str(size)]
+            argv += [f"{t:.6f}" for t in times]
             argv += [str(lat), *(str(p) for p in (server_pids if n == 0 else []))]
             with open(out, "wb") as fh:
                 proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -220,21 +223,23 @@ def generate(
     cpus: set[int] | None = None,
     server_pids: list[int] | None = None,
     client: str = "auto",
+    cycles: bool = False,
 ) -> Load:
     """Run the load: ``connections`` ping-pong connections of ``size``-byte messages over ``processes`` workers
     (at most one per connection), ``warmup`` seconds unmeasured, then ``duration`` seconds measured.
-    ``client``: ``"c"``, ``"python"`` or ``"auto"`` (C when a compiler is there). Bounded: every worker is
-    joined (or killed) by the end of the window plus 15 s."""
+    ``client``: ``"c"``, ``"python"`` or ``"auto"`` (C when a compiler is there). With ``cycles`` each
+    connection slot repeats connect, echo, close, and a round trip is a whole cycle (C client only).
+    Bounded: every worker is joined (or killed) by the end of the window plus 15 s."""
     processes = max(1, min(processes, connections))
     begin = time.monotonic() + 0.2 + 0.0005 * connections  # workers connect, then all start together
     warm_end, end = begin + warmup, begin + warmup + duration
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
     binary = cbuild.compiled("loadgen.c") if client in ("auto", "c") else None
-    if client == "c" and binary is None:
+    if (client == "c" or cycles) and binary is None:
         raise HarnessError("the C load client cannot be built: no working C compiler (set CC, or use --client python)")
     if binary is not None:
         load = Load(connections, size, duration)
-        _c_workers(binary, address, shares, size, (begin, warm_end, end), cpus, server_pids or [], load)
+        _c_workers(binary, address, shares, size, (begin, warm_end, end), cpus, server_pids or [], load, cycles)
         return load
     ctx = multiprocessing.get_context("fork")
     workers = []

@@ -58,6 +58,17 @@ def test_one_connection_against_the_c_floor(tmp_path: Path) -> None:
     assert floor["server"] == "c-epoll" and floor["p50_us"] > 0 and floor["round_trips_per_s"] > 0, floor
 
 
+def test_cycles_mode_measures_connect_echo_close_cycles(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    done = bench(*QUICK, "--cycles", "--json", str(report), "--", sys.executable, "-m", "servers.selector",
+                 "--port", "{port}")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (m,) = json.loads(report.read_text())["measurements"]
+    assert m["cycles"] and m["round_trips_per_s"] > 0 and m["connections_per_s"] == m["round_trips_per_s"], m
+    assert m["stalls_over_1s"] == 0 and not m["errors"], m
+    assert "cycles/s" in done.stdout
+
+
 def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
     done = bench(*QUICK, "--size", "4096", "--", sys.executable, str(BROKEN / "recv_once.py"), "{port}")
     assert done.returncode == 1, done.stdout
@@ -70,6 +81,7 @@ def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
         (["--connections", "0"], "between 1 and 10000"),
         (["--baseline", "nginx"], "unknown baseline 'nginx'"),
         (["--duration", "0"], "--duration must be positive"),
+        (["--cycles", "--client", "python"], "--cycles needs the C load client"),
         (["--", "no-such-server-anywhere"], "command not found"),
     ],
 )
