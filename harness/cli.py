@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from . import bench, corpus, profiles, reports
+from . import bench, corpus, process, profiles, reports
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .net import LOOPBACK_HOSTS, parse_address
@@ -310,9 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: :func:`run` with misuse mapped to exit 2 and SIGTERM/Ctrl-C to a clean teardown."""
 
     def on_term(signum: int, frame: FrameType | None) -> None:
+        if process.spawning():  # raising inside Popen would lose the server being started
+            process.interrupt_after_spawn()
+            return
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         return run(argv)
     except HarnessError as exc:

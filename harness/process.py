@@ -38,6 +38,21 @@ READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
 #: ServerProcess object was dropped without cleanup
 _live: set[ServerProcess] = set()
 
+#: True while a server is being spawned (see :func:`spawning`); an interrupt requested meanwhile is held here
+_spawn_state: dict[str, bool] = {"active": False, "interrupted": False}
+
+
+def spawning() -> bool:
+    """True while a server is being spawned. A signal handler that would raise there (say KeyboardInterrupt)
+    must call :func:`interrupt_after_spawn` instead: raised inside ``subprocess.Popen``, after the fork but
+    before ``Popen`` returns, the exception would lose the child's pid, and the server would outlive us."""
+    return _spawn_state["active"]
+
+
+def interrupt_after_spawn() -> None:
+    """Raise KeyboardInterrupt as soon as the server being spawned is registered (and so will be killed)."""
+    _spawn_state["interrupted"] = True
+
 
 @dataclass(frozen=True)
 class StopReport:
@@ -77,6 +92,7 @@ class ServerProcess:
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            _spawn_state["active"] = True
             try:
                 self.popen = subprocess.Popen(
                     self.argv,
@@ -91,9 +107,15 @@ class ServerProcess:
             except OSError as exc:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 raise HarnessError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+            finally:
+                _spawn_state["active"] = False
         self.pid = self.popen.pid
         self.pgid = self.pid
         _live.add(self)
+        if _spawn_state["interrupted"]:  # a stop was requested while spawning: end the server, then obey it
+            _spawn_state["interrupted"] = False
+            self.cleanup()
+            raise KeyboardInterrupt
 
     # -- output ---------------------------------------------------------------------------------------
     def stdout(self) -> str:

@@ -191,3 +191,25 @@ def test_every_way_of_telling_a_server_its_port(how: str, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     verdicts = {c["id"]: c["verdict"] for c in json.loads(report.read_text())["servers"][0]["checks"]}
     assert verdicts == {"startup.ready": "pass", "echo.fidelity": "pass", "lifecycle.sigterm": "pass"}, verdicts
+
+
+def test_an_interrupt_while_a_server_is_being_spawned_still_ends_it(tmp_path: Path) -> None:
+    """SIGTERM raised inside subprocess.Popen (after the fork, before it returns) would lose the child's pid:
+    the handler defers it until the server is registered, then the server is killed and the interrupt raised.
+    Checked before the interpreter exits (its atexit hook would kill a leftover anyway)."""
+    token = f"spawn-{os.getpid()}-{tmp_path.name}"
+    code = f"""
+import os, signal, sys
+from harness import process
+from harness.process import ServerProcess
+
+process.interrupt_after_spawn()  # as if SIGTERM had arrived while Popen was running
+try:
+    ServerProcess([sys.executable, {str(BROKEN / "never_listens.py")!r}, "0", {token!r}])
+except KeyboardInterrupt:
+    left = [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid()) and {token!r}.encode() in
+            open(f"/proc/{{p}}/cmdline", "rb").read() and open(f"/proc/{{p}}/stat").read().split(")")[1][1] != "Z"]
+    print("interrupted; left", len(left), flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "interrupted; left 0", done.stdout + done.stderr
