@@ -28,6 +28,7 @@ from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .net import Address
 from .net import refused_address as _refused_address
+from .proxy import Faults
 from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
 from .targets import Target
 from .targets import reference_target as _reference_target
@@ -76,6 +77,12 @@ SERVER_OPTIONS = (
     _Option("server-host", str, "127.0.0.1", "loopback address for --server-cmd (127.0.0.1 or ::1)"),
     _Option("server-sequential", bool, False, "the server serves one client at a time"),
     _Option("server-strict", bool, False, "warnings fail too"),
+    _Option(
+        "server-faults",
+        str,
+        None,
+        "run the checks (but lifecycle) through the fault proxy, e.g. 'segments=1/7,gaps=0.05,latency=0.01'",
+    ),
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -141,7 +148,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if target is not None:
-        config.stash[server_key] = ServerUnderTest(target)
+        config.stash[server_key] = ServerUnderTest(target, _faults(config.option.server_faults))
+
+
+def _faults(spec: str | None) -> Faults | None:
+    """``--server-faults``: lossless faults only (a cut fails every echo check by design), else a usage error."""
+    if not spec:
+        return None
+    try:
+        faults = Faults.parse(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--server-faults: {exc}") from None
+    if not faults.lossless:
+        raise pytest.UsageError("--server-faults takes faults that lose nothing (segments, gaps, latency, rate)")
+    return faults
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

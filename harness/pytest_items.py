@@ -3,7 +3,8 @@
 The server is started once, before the first check, and stopped when the session ends (also after a failure
 or a pytest-timeout, since :meth:`Target.close` kills its whole process group). A ``fail`` verdict fails the
 item with the check's explanation and minimal reproducer; ``warn`` passes with a warning (fails with
-``--server-strict``); ``skip`` skips with the reason.
+``--server-strict``); ``skip`` skips with the reason. ``--server-faults SPEC`` runs every check but the
+lifecycle ones through the fault proxy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .checks.base import Check
 from .errors import StartupFailure
 from .net import parse_address
+from .proxy import Faults, ProxiedView
 from .targets import ConnectTarget, SubprocessTarget, Target
 
 
@@ -37,11 +39,14 @@ class CheckFailed(Exception):
 
 @dataclass
 class ServerUnderTest:
-    """The one server of a ``--server-cmd`` session, started on first use."""
+    """The one server of a ``--server-cmd`` session, started on first use; with ``faults``, checks other than
+    the lifecycle ones reach it through a fault proxy (:attr:`view`)."""
 
     target: Target
+    faults: Faults | None = None
     started: bool = False
     startup_error: str | None = None
+    view: ProxiedView | None = None
 
     def ensure_started(self) -> None:
         if not self.started:
@@ -50,8 +55,19 @@ class ServerUnderTest:
                 self.target.start()
             except StartupFailure as exc:
                 self.startup_error = exc.message
+                return
+            if self.faults is not None:
+                self.view = ProxiedView(self.target, self.faults)
+
+    def target_for(self, check_id: str) -> Target:
+        """What ``check_id`` talks to: the server itself for lifecycle checks, else the view, if any."""
+        if self.view is None or check_id.startswith("lifecycle."):
+            return self.target
+        return self.view
 
     def close(self) -> None:
+        if self.view is not None:
+            self.view.close()
         if self.started:
             self.target.close()
 
@@ -105,7 +121,10 @@ class HarnessCheckItem(pytest.Item):
             pytest.skip("the server did not start (see startup.ready)")
         if self.check.id == "startup.ready":
             return
-        result = run_check(self.check, server.target, self.config.stash[options_key])
+        on = server.target_for(self.check.id)
+        result = run_check(self.check, on, self.config.stash[options_key])
+        if isinstance(on, ProxiedView) and result.reproducer:
+            result.reproducer = on.rewrite(result.reproducer)
         if result.verdict is Verdict.SKIP:
             pytest.skip(result.message)
         strict = bool(self.config.getoption("server_strict"))

@@ -40,6 +40,19 @@ def test_server_cmd_fails_a_broken_server_with_its_reproducer(tmp_path: Path) ->
     assert "minimal reproducer" in done.stdout and "socket.create_connection" in done.stdout
 
 
+def test_server_faults_run_the_checks_through_the_fault_proxy(tmp_path: Path) -> None:
+    """drops_silent_clients passes echo.fidelity on loopback and fails it behind 300 ms gaps; the reproducer
+    starts a proxy with the same faults; lifecycle checks still talk to the server itself."""
+    faults = ["--server-faults", "segments=100,gaps=0.3", "--harness-shrink-seconds", "3"]
+    command = f"{sys.executable} {BROKEN / 'drops_silent_clients.py'} {{port}}"
+    done = pytest_in(tmp_path, "-k", "fidelity or port-refuses", "--server-cmd", command, *faults)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "echo.fidelity fail" in done.stdout and "PROXY = FaultProxy(" in done.stdout, done.stdout[-3000:]
+    assert "1 failed, 1 passed" in done.stdout, done.stdout[-500:]  # lifecycle.port-refuses passes, direct
+    lossy = pytest_in(tmp_path, "--server-cmd", command, "--server-faults", "cut=reset@3")
+    assert lossy.returncode == 4 and "--server-faults takes faults that lose nothing" in lossy.stderr
+
+
 def test_warnings_pass_unless_strict_which_can_come_from_the_environment(tmp_path: Path) -> None:
     command = f"{sys.executable} {BROKEN / 'nagle_two_writes.py'} {{port}}"
     relaxed = pytest_in(tmp_path, "-k", "nagle", "--server-cmd", command)
