@@ -24,7 +24,6 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase, 
 from .errors import HarnessError
 
 _current: ExampleDatabase | None = None
-_spec: str | None = None
 
 
 class CorpusDatabase(DirectoryBasedExampleDatabase):
@@ -58,8 +57,7 @@ class CorpusDatabase(DirectoryBasedExampleDatabase):
 def configure(spec: str | None) -> None:
     """Use the database ``spec`` (a directory, or ``redis://HOST:PORT[/DB]``) from now on; None: none.
     :class:`HarnessError` when a Redis URL is given but the ``redis`` package is missing or the URL is bad."""
-    global _current, _spec
-    _spec = spec
+    global _current
     if not spec:
         _current = None
     elif spec.startswith(("redis://", "rediss://", "unix://")):
@@ -83,16 +81,6 @@ def configure(spec: str | None) -> None:
 
 #: how long a Redis database keeps an entry nobody touched
 _YEAR = timedelta(days=365)
-
-
-def current() -> ExampleDatabase | None:
-    """The configured database, or None."""
-    return _current
-
-
-def describe() -> str | None:
-    """What :func:`configure` was given (for reports), or None."""
-    return _spec
 
 
 def run_with_corpus(run: Callable[[settings], None], base: settings) -> None:

@@ -23,6 +23,7 @@ from types import TracebackType
 from .errors import HarnessError
 from .net import Address, connect, make_listener, reset
 from .targets import Target
+from .wire import watch
 
 #: bytes a direction buffers before the proxy stops reading from its source
 HIGH_WATER = 256 * 1024
@@ -156,7 +157,7 @@ class _Direction:
             self.sliced += len(chunk)
             self.last_release = release + (len(chunk) / rate if rate else 0.0)
 
-    def due(self, now: float) -> float | None:
+    def due(self) -> float | None:
         """When the head segment may be sent (None: nothing queued)."""
         return self.queue[0][0] if self.queue else None
 
@@ -187,7 +188,7 @@ class _Pair:
     """One proxied connection: the client socket, the upstream socket, and both directions."""
 
     def __init__(self, client: socket.socket, server: socket.socket, faults: Faults) -> None:
-        self.client, self.server, self.faults = client, server, faults
+        self.client, self.server = client, server
         self.up = _Direction(client, server, faults, upstream=True)
         self.down = _Direction(server, client, faults, upstream=False)
         self.cut_done = False
@@ -289,29 +290,15 @@ class FaultProxy:
         for d in (pair.up, pair.down):
             if d.wants_read():
                 wants[d.src] |= selectors.EVENT_READ
-            due = d.due(now)
+            due = d.due()
             if due is not None:
                 if due <= now:
                     wants[d.dst] |= selectors.EVENT_WRITE
                 else:
                     wake = min(wake, due)
         for sock, events in wants.items():
-            self._register(sock, events, pair)
+            watch(self._sel, self._registered, sock, events, pair)
         return wake
-
-    def _register(self, sock: socket.socket, events: int, pair: _Pair | None) -> None:
-        current = self._registered.get(sock, 0)
-        if events == current:
-            return
-        if events == 0:
-            self._sel.unregister(sock)
-            del self._registered[sock]
-        elif current == 0:
-            self._sel.register(sock, events, pair)
-            self._registered[sock] = events
-        else:
-            self._sel.modify(sock, events, pair)
-            self._registered[sock] = events
 
     def _serve(self, pair: _Pair, sock: socket.socket, mask: int) -> None:
         now = time.monotonic()
@@ -346,11 +333,8 @@ class FaultProxy:
             if cut == "reset":
                 self._close_pair(pair, abort=True)
                 return
-            if cut == "vanish":
-                self._unregister(pair)
-                reset(pair.client)
-                pair.server.close()
-                pair.closed = True
+            if cut == "vanish":  # the client is gone without a word; the server just sees its connection close
+                self._close_pair(pair, abort=True, abort_server=False)
                 return
             # close: the server gets a FIN; what the client still sends is dropped
             up.queue.clear()
@@ -371,20 +355,22 @@ class FaultProxy:
         if up.dst_shut and down.dst_shut and (up.src_eof or not up.discard):
             self._close_pair(pair, abort=False)
 
-    def _close_pair(self, pair: _Pair, *, abort: bool) -> None:
+    def _close_pair(self, pair: _Pair, *, abort: bool, abort_server: bool | None = None) -> None:
+        """Close both sockets of ``pair``: with a RST when ``abort`` (the server's with ``abort_server`` when
+        given), else with a FIN. Idempotent."""
         if pair.closed:
             return
         pair.closed = True
         self._unregister(pair)
-        for sock in (pair.client, pair.server):
-            if abort:
+        for sock, rst in ((pair.client, abort), (pair.server, abort if abort_server is None else abort_server)):
+            if rst:
                 reset(sock)
             else:
                 sock.close()
 
     def _unregister(self, pair: _Pair) -> None:
         for sock in (pair.client, pair.server):
-            self._register(sock, 0, None)
+            watch(self._sel, self._registered, sock, 0, None)
 
 
 class ProxiedView(Target):

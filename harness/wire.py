@@ -243,7 +243,7 @@ def drive(
     for sock, schedule in zip(socks, schedules, strict=True):
         sock.setblocking(False)
         conns.append(_Conn(sock, schedule, Exchange(), start))
-    registered: dict[_Conn, int] = {}
+    watched: dict[socket.socket, int] = {}
     last_activity = start
     with selectors.DefaultSelector() as sel:
         while True:
@@ -264,7 +264,7 @@ def drive(
                     wake = min(wake, c.last_progress + c.schedule.stall_reader)
                 if c.writing and now < c.next_write_at:
                     wake = min(wake, c.next_write_at)
-                _register(sel, registered, c, c.wants(now))
+                watch(sel, watched, c.sock, c.wants(now), c)
             for key, mask in sel.select(max(0.0, wake - now)):
                 c = key.data
                 now = time.monotonic()
@@ -276,27 +276,31 @@ def drive(
                 if c.done or c.ex.sent + len(c.ex.received) != moved:
                     last_activity = now
             for c in conns:
-                if c.done and c in registered:
-                    _register(sel, registered, c, 0)
+                if c.done and c.sock in watched:
+                    watch(sel, watched, c.sock, 0, c)
     end = time.monotonic()
     for c in conns:
         c.ex.elapsed = end - start
     return [c.ex for c in conns]
 
 
-def _register(sel: selectors.BaseSelector, registered: dict[_Conn, int], conn: _Conn, events: int) -> None:
-    current = registered.get(conn, 0)
+def watch(
+    sel: selectors.BaseSelector, watched: dict[socket.socket, int], sock: socket.socket, events: int, data: Any
+) -> None:
+    """Make ``sel`` watch ``sock`` for ``events`` (0: not at all) with ``data``, registering, modifying or
+    unregistering only when that changes; ``watched`` records what each socket is registered for."""
+    current = watched.get(sock, 0)
     if events == current:
         return
     if events == 0:
-        sel.unregister(conn.sock)
-        del registered[conn]
+        sel.unregister(sock)
+        del watched[sock]
     elif current == 0:
-        sel.register(conn.sock, events, conn)
-        registered[conn] = events
+        sel.register(sock, events, data)
+        watched[sock] = events
     else:
-        sel.modify(conn.sock, events, conn)
-        registered[conn] = events
+        sel.modify(sock, events, data)
+        watched[sock] = events
 
 
 def exchange(address: Address, schedule: Schedule, timeout: float, idle: float | None = None) -> Exchange:
