@@ -19,9 +19,9 @@ from . import bench, corpus, process, profiles, reports
 from .checks import CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .net import LOOPBACK_HOSTS, parse_address
-from .proxy import Faults
+from .proxy import lossless_faults
 from .runner import TargetReport, check_target, select
-from .targets import ConnectTarget, SubprocessTarget, Target, reference_target
+from .targets import ConnectTarget, SubprocessTarget, Target, names_port, reference_target
 
 EPILOG = """\
 examples:
@@ -163,21 +163,19 @@ def run_bench(args: argparse.Namespace) -> int:
     unknown = [b for b in baselines if b not in bench.BASELINES]
     if unknown:
         raise UsageError(f"unknown baseline {unknown[0]!r}: choose from {', '.join(bench.BASELINES)}")
-    command = list(args.server_command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = _server_command(args)
     if command:
-        if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
-            raise UsageError(f"command not found: {command[0]}")
-        port = None if any("{port}" in arg for arg in command) else 0
+        _require_program(command)
+        port = None if names_port(command) else 0
         servers: list[tuple[str, Callable[[], Target]]] = [
             (command[0], lambda: SubprocessTarget(command, args.host, port=port))
         ]
     else:
         servers = bench.default_servers()
-    processes = args.processes or len(bench.cpu_split()[1])
+    server_cpus, client_cpus = bench.cpu_split()
+    processes = args.processes or len(client_cpus)
     print(f"{args.connections} connections, {args.size} B messages, {args.warmup:g}s warm-up + {args.duration:g}s, "
-          f"{processes} load process(es) ({args.client} client); server on CPU {sorted(bench.cpu_split()[0])}",
+          f"{processes} load process(es) ({args.client} client); server on CPU {sorted(server_cpus)}",
           flush=True)  # fmt: skip
     try:
         shape = bench.Shape(
@@ -208,11 +206,21 @@ def _positive(name: str, value: float | None) -> None:
         raise UsageError(f"{name} must be positive, got {value:g}")
 
 
+def _server_command(args: argparse.Namespace) -> list[str]:
+    """The COMMAND after ``--`` (empty when none was given)."""
+    command = list(args.server_command)
+    return command[1:] if command and command[0] == "--" else command
+
+
+def _require_program(command: list[str]) -> None:
+    """:class:`UsageError` unless ``command[0]`` is on PATH or a file."""
+    if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
+        raise UsageError(f"command not found: {command[0]}")
+
+
 def make_targets(args: argparse.Namespace) -> list[Target]:
     """The targets the arguments describe; :class:`UsageError` for contradictory ones."""
-    command = list(args.server_command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = _server_command(args)
     if args.connect:
         if command:
             raise UsageError("--connect checks a running server: do not give a COMMAND too")
@@ -223,12 +231,10 @@ def make_targets(args: argparse.Namespace) -> list[Target]:
         if args.port is not None or args.listen_fd:
             raise UsageError("--port and --listen-fd describe a COMMAND: give one after --")
         return [reference_target(name, host=args.host, **common) for name in ("sequential", "threaded", "selector")]
-    if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
-        raise UsageError(f"command not found: {command[0]}")
+    _require_program(command)
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    uses_port = any("{port}" in arg for arg in command)
-    port: int | None = args.port if args.port is not None else (None if uses_port or args.listen_fd else 0)
+    port: int | None = args.port if args.port is not None else (None if names_port(command) or args.listen_fd else 0)
     return [
         SubprocessTarget(command, args.host, port=port, listen_fd=args.listen_fd, sequential=args.sequential, **common)
     ]
@@ -264,14 +270,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.examples is not None and args.examples < 1:
         raise UsageError(f"--examples must be at least 1, got {args.examples}")
     try:
-        faults = Faults.parse(args.faults) if args.faults is not None else None
+        faults = lossless_faults("--faults", args.faults) if args.faults is not None else None
     except ValueError as exc:
-        raise UsageError(f"--faults: {exc}") from None
-    if faults is not None and not faults.lossless:
-        raise UsageError(
-            "--faults takes faults that lose nothing (segments, gaps, latency, rate): with a cut every "
-            "echo check fails by design; fuzz.faults tries cuts itself"
-        )
+        raise UsageError(str(exc)) from None
     checks = select(args.only)
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")

@@ -28,7 +28,7 @@ from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .net import Address
 from .net import refused_address as _refused_address
-from .proxy import Faults
+from .proxy import Faults, lossless_faults
 from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
 from .targets import Target
 from .targets import reference_target as _reference_target
@@ -156,12 +156,9 @@ def _faults(spec: str | None) -> Faults | None:
     if not spec:
         return None
     try:
-        faults = Faults.parse(spec)
+        return lossless_faults("--server-faults", spec)
     except ValueError as exc:
-        raise pytest.UsageError(f"--server-faults: {exc}") from None
-    if not faults.lossless:
-        raise pytest.UsageError("--server-faults takes faults that lose nothing (segments, gaps, latency, rate)")
-    return faults
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -116,6 +116,21 @@ class Faults:
         return cls(**fields)  # type: ignore[arg-type]
 
 
+def lossless_faults(option: str, text: str) -> Faults:
+    """The faults of ``option`` (say ``--faults``) for running every check through the proxy: parsed, and
+    lossless, since with a cut every echo check fails by design. :class:`ValueError` naming ``option``."""
+    try:
+        faults = Faults.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+    if not faults.lossless:
+        raise ValueError(
+            f"{option} takes faults that lose nothing (segments, gaps, latency, rate): with a cut every echo "
+            "check fails by design; fuzz.faults tries cuts itself"
+        )
+    return faults
+
+
 class _Direction:
     """Bytes on their way from ``src`` to ``dst``, as segments each with the time it may be sent."""
 
@@ -410,7 +425,11 @@ class ProxiedView(Target):
     def stderr_tail(self, lines: int = 15) -> str:
         return self.inner.stderr_tail(lines)
 
-    def rewrite(self, reproducer: str) -> str:
+    def target_for(self, check_id: str) -> Target:
+        """Lifecycle checks stop and restart the server: they talk to it directly."""
+        return self.inner if check_id.startswith("lifecycle.") else self
+
+    def adapt_reproducer(self, reproducer: str) -> str:
         """``reproducer`` (written for this view's address) made to start its own proxy with the same faults
         in front of the server, since this view's proxy is gone by the time anyone runs it."""
         head = (

@@ -22,7 +22,7 @@ from .checks.base import Check
 from .errors import StartupFailure
 from .net import parse_address
 from .proxy import Faults, ProxiedView
-from .targets import ConnectTarget, SubprocessTarget, Target
+from .targets import ConnectTarget, SubprocessTarget, Target, names_port
 
 
 class HarnessCheckWarning(UserWarning):
@@ -59,12 +59,6 @@ class ServerUnderTest:
             if self.faults is not None:
                 self.view = ProxiedView(self.target, self.faults)
 
-    def target_for(self, check_id: str) -> Target:
-        """What ``check_id`` talks to: the server itself for lifecycle checks, else the view, if any."""
-        if self.view is None or check_id.startswith("lifecycle."):
-            return self.target
-        return self.view
-
     def close(self) -> None:
         if self.view is not None:
             self.view.close()
@@ -85,10 +79,9 @@ def make_target(config: pytest.Config) -> Target | None:
     if not command:
         return None
     argv = shlex.split(command)
-    uses_port = any("{port}" in arg for arg in argv)
     options: CheckOptions = config.stash[options_key]
     return SubprocessTarget(
-        argv, host, port=None if uses_port else 0, grace=options.grace, sequential=sequential, name=command
+        argv, host, port=None if names_port(argv) else 0, grace=options.grace, sequential=sequential, name=command
     )
 
 
@@ -121,10 +114,8 @@ class HarnessCheckItem(pytest.Item):
             pytest.skip("the server did not start (see startup.ready)")
         if self.check.id == "startup.ready":
             return
-        on = server.target_for(self.check.id)
+        on = (server.view or server.target).target_for(self.check.id)
         result = run_check(self.check, on, self.config.stash[options_key])
-        if isinstance(on, ProxiedView) and result.reproducer:
-            result.reproducer = on.rewrite(result.reproducer)
         if result.verdict is Verdict.SKIP:
             pytest.skip(result.message)
         strict = bool(self.config.getoption("server_strict"))

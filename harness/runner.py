@@ -81,11 +81,7 @@ def check_target(
             if chk.id == "startup.ready":
                 record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms"))
             else:
-                on = target if chk.id.startswith("lifecycle.") else view
-                result = run_check(chk, on, options)
-                if isinstance(on, ProxiedView) and result.reproducer:
-                    result.reproducer = on.rewrite(result.reproducer)
-                record(result)
+                record(run_check(chk, view.target_for(chk.id), options))
     finally:
         if view is not None and view is not target:
             view.close()

@@ -86,6 +86,15 @@ class Target:
         """Stop, then start again on the same port; the new address (same port) is returned."""
         raise HarnessError(f"{self.name} cannot be restarted on the same port")
 
+    def target_for(self, check_id: str) -> Target:
+        """The target check ``check_id`` talks to: this one (a view in front of a server answers with the
+        server itself for the checks that stop and restart it)."""
+        return self
+
+    def adapt_reproducer(self, reproducer: str) -> str:
+        """``reproducer``, written against :attr:`address`, made to replay on its own later."""
+        return reproducer
+
     def __enter__(self) -> Target:
         self.start()
         return self
@@ -259,7 +268,7 @@ class SubprocessTarget(Target):
         return self.process.stderr_tail(lines) if self.process else ""
 
     def restart(self) -> Address:
-        if self.port is None or (not any("{port}" in a for a in self.argv) and not self.listen_fd):
+        if self.port is None or (not names_port(self.argv) and not self.listen_fd):
             raise HarnessError(f"{self.name} cannot be restarted on the same port (no {{port}} in its command)")
         self.stop()
         return self.start()
@@ -296,6 +305,11 @@ def announced_port(announced: str) -> int:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise StartupFailure(f"the readiness line says 'listening on {announced}', which has no valid port")
     return int(port)
+
+
+def names_port(argv: Sequence[str]) -> bool:
+    """True when a server command is told its port through ``{port}`` in its arguments."""
+    return any("{port}" in arg for arg in argv)
 
 
 def reference_command(server: str) -> list[str]:

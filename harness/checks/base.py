@@ -132,6 +132,8 @@ def run_check(chk: Check, target: Target, options: CheckOptions) -> CheckResult:
     except Exception as exc:
         verdict, message = Verdict.ERROR, f"harness bug: {exc!r}\n{traceback.format_exc()}"
     seconds = time.monotonic() - start
+    if reproducer:
+        reproducer = target.adapt_reproducer(reproducer)
     tail = target.stderr_tail() if verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR) else ""
     return CheckResult(chk.id, verdict, seconds, message, reproducer, tail)
 
