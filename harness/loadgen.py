@@ -64,6 +64,25 @@ class Load:
     def saturated(self) -> bool:
         return self.client_busy >= SATURATED
 
+    def add(
+        self,
+        trips: int,
+        latencies: bytes,
+        busy: float,
+        connect_seconds: float,
+        errors: list[str],
+        server_cpu: float | None,
+    ) -> None:
+        """Fold in one worker's report: round trips and latencies add up, the busiest worker and the slowest
+        connect phase count, the server's CPU comes from the one worker that measured it."""
+        self.round_trips += trips
+        self.latencies_ns.frombytes(latencies)
+        self.client_busy = max(self.client_busy, busy)
+        self.connect_seconds = max(self.connect_seconds, connect_seconds)
+        self.errors += errors
+        if server_cpu is not None:
+            self.server_cpu = server_cpu
+
 
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -197,19 +216,20 @@ def _c_workers(
                 proc.wait(5)
                 load.errors.append("a load worker did not finish in time")
                 continue
-            fields = out.read_text().split(maxsplit=5)
+            report = out.read_text()
+            fields = report.split(maxsplit=5)
             if len(fields) < 5:
-                load.errors.append(f"a load worker failed: {out.read_text().strip()[:200]}")
+                load.errors.append(f"a load worker failed: {report.strip()[:200]}")
                 continue
-            load.round_trips += int(fields[0])
-            load.client_busy = max(load.client_busy, float(fields[1]))
-            load.connect_seconds = max(load.connect_seconds, float(fields[2]))
-            if float(fields[3]) >= 0:
-                load.server_cpu = float(fields[3])
-            if int(fields[4]):
-                load.errors += [fields[5].strip()] * min(5, int(fields[4]))
-            if lat.is_file():
-                load.latencies_ns.frombytes(lat.read_bytes())
+            trips, busy, connect_seconds, server_cpu, errors = fields[:5]
+            load.add(
+                int(trips),
+                lat.read_bytes() if lat.is_file() else b"",
+                float(busy),
+                float(connect_seconds),
+                [fields[5].strip()] * min(5, int(errors)) if int(errors) else [],
+                float(server_cpu) if float(server_cpu) >= 0 else None,
+            )
 
 
 def generate(
@@ -256,14 +276,7 @@ def generate(
     load = Load(connections, size, duration, client="python")
     for proc, pipe in workers:
         if pipe.poll(max(0.0, end - time.monotonic()) + 15):
-            trips, raw, busy, connect_seconds, errors, server_cpu = pipe.recv()
-            if server_cpu is not None:
-                load.server_cpu = server_cpu
-            load.round_trips += trips
-            load.latencies_ns.frombytes(raw)
-            load.client_busy = max(load.client_busy, busy)
-            load.connect_seconds = max(load.connect_seconds, connect_seconds)
-            load.errors += errors
+            load.add(*pipe.recv())
         else:
             load.errors.append("a load worker did not report in time")
         proc.join(5)

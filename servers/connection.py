@@ -47,9 +47,7 @@ class EchoConnection:
     def events(self) -> int:
         """The poll events this connection waits for now, as an epoll mask (0 while it waits for nothing):
         read while :attr:`wants_read`, write while :attr:`wants_write`."""
-        if self.closed:
-            return 0
-        return (READ if not self.eof and len(self.pending) < self.high_water else 0) | (WRITE if self.pending else 0)
+        return (READ if self.wants_read else 0) | (WRITE if self.wants_write else 0)
 
     def on_readable(self, buffer: memoryview) -> None:
         """Receive into ``buffer`` and try to echo it at once (most echoes never touch :attr:`pending`)."""

@@ -74,9 +74,9 @@ class SelectorEchoServer(EchoServer):
                         if conn.closed:
                             del conns[fd]
                             poller.forget(fd)
-                        elif conn.events != conn.registered:
-                            poller.modify(fd, conn.events)
-                            conn.registered = conn.events
+                        elif (events := conn.events) != conn.registered:
+                            poller.modify(fd, events)
+                            conn.registered = events
                     elif fd == wake_fd:
                         self.drain_wakeups()
                     elif fd == listen_fd and listening:
@@ -130,7 +130,10 @@ class _Poller:
             self._sel.unregister(fd)
 
     def unregister(self, fd: int) -> None:
-        self.modify(fd, 0) if self._epoll is None else self._epoll.unregister(fd)
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            self.modify(fd, 0)
 
     def forget(self, fd: int) -> None:
         """Drop a descriptor that was closed (epoll forgets closed descriptors by itself)."""

@@ -156,10 +156,18 @@ def reset_midstream(target: Target, options: CheckOptions) -> str:
         bystander.close()
     if not target.alive():
         raise ServerFault("the server died after a client reset its connection")
-    ex = exchange(target.address, Schedule(b"new client after the reset\n"), options.timeout, options.idle)
-    if echo_mismatch(b"new client after the reset\n", ex):
-        raise ServerFault(f"after a client reset, a new client is not served: {ex.outcome()}")
+    require_new_client_served(target.address, options, "a client reset")
     return f"reset with {pending >> 10} KiB unread; bystander and new client served"
+
+
+def require_new_client_served(address: Address, options: CheckOptions, what: str) -> None:
+    """:class:`ServerFault` unless a new connection to ``address`` gets its echo, then FIN; ``what`` (what
+    happened just before) goes into the message."""
+    message = f"a new client after {what}\n".encode()
+    ex = exchange(address, Schedule(message), options.timeout, options.idle)
+    problem = echo_mismatch(message, ex)
+    if problem is not None:
+        raise ServerFault(f"after {what}, a new client was not served: {problem}")
 
 
 #: storm cycles through a network with added delays (each cycle waits out the delays)

@@ -18,6 +18,7 @@ from ..strategies import KiB, PayloadSpec, payload_specs
 from ..targets import Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch, exchange
 from .base import CheckOptions, check, examples_for, falsify
+from .connections import require_new_client_served
 
 MAX_PAYLOAD = 16 * KiB
 LONG_GAP = 0.3  #: longer than any "wait a moment for the rest of the message" a server should not rely on
@@ -59,14 +60,6 @@ def judge(payload: bytes, faults: Faults, ex: Exchange) -> str | None:
     return None
 
 
-def _fresh_echo(address: Address, options: CheckOptions, what: str) -> None:
-    message = f"a new client after {what}\n".encode()
-    ex = exchange(address, Schedule(message), options.timeout, options.idle)
-    problem = echo_mismatch(message, ex)
-    if problem is not None:
-        raise ServerFault(f"after {what}, a new client was not served: {problem}")
-
-
 @check(
     "fuzz.faults",
     "through a proxy that slices, delays (gaps up to 300 ms), throttles and cuts the stream, every byte that "
@@ -103,7 +96,7 @@ def faults(target: Target, options: CheckOptions) -> str:
         finally:
             if bystander is not None:
                 bystander.close()
-        _fresh_echo(target.address, options, f"an exchange through the proxy {where}")
+        require_new_client_served(target.address, options, f"an exchange through the proxy {where}")
 
     strategy = st.tuples(payload_specs(max_size=MAX_PAYLOAD), fault_sets(), st.sampled_from([65536, 1, 1000]))
     n = falsify(
