@@ -42,9 +42,10 @@ def format_address(address: Address) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago. Racy by nature: prefer ``--port 0`` or ``--listen-fd``."""
-    with socket.socket(family_of(host), socket.SOCK_STREAM) as sock:
+def free_port(host: str = "127.0.0.1", transport: str = "tcp") -> int:
+    """A ``transport`` ("tcp" or "udp") port that was free a moment ago. Racy by nature: prefer ``--port 0``
+    or ``--listen-fd``."""
+    with socket.socket(family_of(host), socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
@@ -102,13 +103,16 @@ def can_bind(address: Address) -> str | None:
     return None
 
 
-def make_listener(host: str, port: int = 0) -> socket.socket:
-    """A listening socket on ``host:port`` with SO_REUSEADDR (for handing to a server with ``--listen-fd``)."""
-    sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+def make_listener(host: str, port: int = 0, transport: str = "tcp") -> socket.socket:
+    """A listening socket (``transport="udp"``: a bound datagram socket) on ``host:port`` with SO_REUSEADDR,
+    for handing to a server with ``--listen-fd``."""
+    udp = transport == "udp"
+    sock = socket.socket(family_of(host), socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(1024)
+        if not udp:
+            sock.listen(1024)
     except OSError as exc:
         sock.close()
         raise HarnessError(f"cannot listen on {format_address((host, port))}: {exc.strerror}") from None

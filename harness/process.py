@@ -140,11 +140,12 @@ class ServerProcess:
         detail = f"; stderr ends with:\n{tail}" if tail else " and printed nothing on stderr"
         return StartupFailure(f"the server exited with status {self.popen.returncode} {what}{detail}")
 
-    def wait_ready(self, timeout: float, port: int | None = None) -> str | None:
+    def wait_ready(self, timeout: float, port: int | None = None, transport: str = "tcp") -> str | None:
         """Wait until the server is ready and return the ``HOST:PORT`` of its readiness line, if it printed one.
 
         Ready means: a ``listening on HOST:PORT`` line on stdout, or (when ``port`` is given and ``/proc`` is
-        readable) a socket in LISTEN state on ``port``, read from the kernel without a probe connection.
+        readable) a socket in LISTEN state on ``port`` (UDP: a socket bound to it), read from the kernel
+        without a probe.
         Raises :class:`StartupFailure` if the server exits first, or is not ready within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
@@ -154,13 +155,13 @@ class ServerProcess:
             match = READY_LINE.search(self.stdout_path.read_bytes())
             if match:
                 return match.group(1).decode(errors="replace")
-            if watch_port and sysinfo.listening_sockets(port or 0):
+            if watch_port and sysinfo.listening_sockets(port or 0, transport):
                 return None
             # a server is usually ready within tens of ms: look every millisecond at first, then less often
             if self._wait_exit(deadline, FIRST_POLL if time.monotonic() - started < FAST_POLLING else POLL):
                 raise self._exited_error("before it was ready")
             if time.monotonic() >= deadline:
-                what = f"listen on port {port}" if watch_port else "print 'listening on HOST:PORT'"
+                what = f"listen on {transport} port {port}" if watch_port else "print 'listening on HOST:PORT'"
                 raise StartupFailure(f"the server did not {what} within {timeout:g}s (it is still running)")
 
     def _wait_exit(self, deadline: float, interval: float = 0.0) -> bool:

@@ -71,13 +71,16 @@ def group_members(pgid: int) -> list[int] | None:
 
 
 _LISTEN = "0A"
+_UNCONNECTED = "07"  #: a UDP socket bound but not connected (in /proc/net/udp)
 
 
-def listening_sockets(port: int) -> list[str] | None:
-    """Local addresses in LISTEN state on ``port`` (e.g. ``['127.0.0.1', '::']``), or None without ``/proc``."""
+def listening_sockets(port: int, transport: str = "tcp") -> list[str] | None:
+    """Local addresses in LISTEN state on TCP ``port`` (``transport="udp"``: UDP sockets bound to it), e.g.
+    ``['127.0.0.1', '::']``, or None without ``/proc``."""
     found: list[str] = []
     seen_any = False
-    for name, v6 in (("tcp", False), ("tcp6", True)):
+    state_wanted = _LISTEN if transport == "tcp" else _UNCONNECTED
+    for name, v6 in ((transport, False), (f"{transport}6", True)):
         try:
             lines = (PROC / "net" / name).read_text().splitlines()[1:]
         except OSError:
@@ -87,7 +90,7 @@ def listening_sockets(port: int) -> list[str] | None:
             fields = line.split()
             local, state = fields[1], fields[3]
             hex_ip, hex_port = local.split(":")
-            if state == _LISTEN and int(hex_port, 16) == port:
+            if state == state_wanted and int(hex_port, 16) == port:
                 found.append(_decode_ip(hex_ip, v6))
     return found if seen_any else None
 

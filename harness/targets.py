@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from . import sysinfo
@@ -118,7 +118,9 @@ class InProcessTarget(Target):
 
     lifecycle = True
 
-    def __init__(self, server: str, host: str = "127.0.0.1", grace: float = DEFAULT_GRACE) -> None:
+    def __init__(
+        self, server: str, host: str = "127.0.0.1", grace: float = DEFAULT_GRACE, **server_options: object
+    ) -> None:
         from servers import server_class
 
         super().__init__(host)
@@ -132,9 +134,10 @@ class InProcessTarget(Target):
         self.port = 0
         self._thread: threading.Thread | None = None
         self.server: object = None
+        self.server_options = server_options
 
     def start(self) -> Address:
-        server = self.server_cls(self.host, self.port, grace=self.grace)
+        server = self.server_cls(self.host, self.port, grace=self.grace, **self.server_options)  # type: ignore[arg-type]
         self.server = server
         self.port = server.address[1]
         self._thread = threading.Thread(target=server.serve_forever, name=self.name, daemon=True)
@@ -174,9 +177,10 @@ class InProcessTarget(Target):
 class SubprocessTarget(Target):
     """Any command, in its own process group; see the module docstring for how it learns its port.
 
-    ``{port}`` and ``{host}`` in ``argv`` are replaced and ``PORT``/``HOST`` set in its environment. With
-    ``port=0`` (default) the command must print ``listening on HOST:PORT``; with ``port=None`` a free port is
-    chosen for it; ``listen_fd=True`` hands it a listening socket as fd 3 (race-free).
+    ``{port}`` and ``{host}`` in ``argv`` are replaced and ``PORT``/``HOST`` set in its environment, and so
+    is each of ``placeholders`` (``{"root": DIR}``: ``{root}`` and ``ROOT``). With ``port=0`` (default) the
+    command must print ``listening on HOST:PORT``; with ``port=None`` a free port is chosen for it;
+    ``listen_fd=True`` hands it a listening socket as fd 3 (race-free). ``transport="udp"`` for a UDP server.
     """
 
     lifecycle = True
@@ -192,11 +196,15 @@ class SubprocessTarget(Target):
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         name: str | None = None,
         sequential: bool = False,
+        transport: str = "tcp",
+        placeholders: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(host)
         if not argv:
             raise HarnessError("no server command given")
-        self.argv = list(argv)
+        self.transport = transport
+        self.placeholders = dict(placeholders or {})
+        self.argv = [self._substitute(arg) for arg in argv]
         self.port = port
         self.listen_fd = listen_fd
         self.grace = grace
@@ -206,16 +214,21 @@ class SubprocessTarget(Target):
         self.process: ServerProcess | None = None
         self.last_stop: StopReport | None = None
 
+    def _substitute(self, arg: str) -> str:
+        for key, value in self.placeholders.items():
+            arg = arg.replace("{" + key + "}", value)
+        return arg
+
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     def start(self) -> Address:
-        port = self.port if self.port is not None else free_port(self.host)
+        port = self.port if self.port is not None else free_port(self.host, self.transport)
         argv = [arg.replace("{port}", str(port)).replace("{host}", self.host) for arg in self.argv]
-        env = dict(os.environ, PORT=str(port), HOST=self.host)
+        env = dict(os.environ, PORT=str(port), HOST=self.host, **{k.upper(): v for k, v in self.placeholders.items()})
         if self.listen_fd:
-            listener = make_listener(self.host, port)
+            listener = make_listener(self.host, port, self.transport)
             port = listener.getsockname()[1]
             env["PORT"] = str(port)
             argv = [arg.replace("{port}", str(port)) for arg in argv]
@@ -227,7 +240,7 @@ class SubprocessTarget(Target):
         else:
             self.process = ServerProcess(argv, env=env)
         try:
-            announced = self.process.wait_ready(self.startup_timeout, port if port else None)
+            announced = self.process.wait_ready(self.startup_timeout, port if port else None, self.transport)
             # a server may announce a wildcard or a name: we always talk to the loopback host we asked for
             address = (self.host, announced_port(announced)) if announced else (self.host, port)
         except BaseException:  # whatever fails after the spawn, the server does not outlive it
@@ -281,14 +294,19 @@ class SubprocessTarget(Target):
 class ConnectTarget(Target):
     """A server that is already running at ``address``; the harness neither starts nor stops it."""
 
-    def __init__(self, address: Address, *, sequential: bool = False) -> None:
+    def __init__(self, address: Address, *, sequential: bool = False, transport: str = "tcp") -> None:
         super().__init__(address[0])
         self._fixed = address
         self.sequential = sequential
+        self.transport = transport
         self.name = format_address(address)
 
     def start(self) -> Address:
-        """Confirm something listens at the address (one probe connection); :class:`StartupFailure` if not."""
+        """Confirm something listens at the address (one probe connection); :class:`StartupFailure` if not.
+        A UDP server cannot be probed without speaking its protocol: its checks find out."""
+        if self.transport == "udp":
+            self._address = self._fixed
+            return self._fixed
         try:
             connect(self._fixed, DEFAULT_STARTUP_TIMEOUT).close()
         except ConnectionRefusedError:
@@ -312,9 +330,11 @@ def names_port(argv: Sequence[str]) -> bool:
     return any("{port}" in arg for arg in argv)
 
 
-def reference_command(server: str) -> list[str]:
-    """The command that runs reference server ``server`` on the port in ``{port}`` (0: ephemeral)."""
-    return [sys.executable, "-m", f"servers.{server}", "--host", "{host}", "--port", "{port}"]
+def reference_command(server: str, options: Mapping[str, object] | None = None) -> list[str]:
+    """The command that runs reference server ``server`` on the port in ``{port}`` (0: ephemeral), with
+    each of ``options`` as a ``--name value`` option (``max_frame`` is ``--max-frame``)."""
+    extra = [item for key, value in (options or {}).items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    return [sys.executable, "-m", f"servers.{server}", "--host", "{host}", "--port", "{port}", *extra]
 
 
 def reference_target(
@@ -324,18 +344,22 @@ def reference_target(
     host: str = "127.0.0.1",
     grace: float = DEFAULT_GRACE,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    server_options: Mapping[str, object] | None = None,
 ) -> Target:
-    """Reference server ``name`` as an ``inprocess`` or ``subprocess`` target (sequential servers flagged)."""
+    """Reference server ``name`` as an ``inprocess`` or ``subprocess`` target (sequential servers flagged),
+    constructed with ``server_options`` (in-process: keyword arguments; subprocess: ``--name value``)."""
+    options = dict(server_options or {})
     if mode == "inprocess":
-        return InProcessTarget(name, host, grace=grace)
+        return InProcessTarget(name, host, grace=grace, **options)
     if mode != "subprocess":
         raise HarnessError(f"mode must be 'inprocess' or 'subprocess', got {mode!r}")
     return SubprocessTarget(
-        reference_command(name),
+        reference_command(name, options),
         host,
         port=0,
         grace=grace,
         startup_timeout=startup_timeout,
         name=name,
         sequential=name == "sequential",
+        transport="udp" if name == "udp_echo" else "tcp",
     )

@@ -1,5 +1,6 @@
-"""Reference echo servers: sequential, threaded and selectors-based, each correct under partial reads and
-writes, half-close, resets, backpressure and signals. Run one with ``python -m servers.NAME --port 0``.
+"""Reference servers: echo (sequential, threaded and selectors-based, each correct under partial reads and
+writes, half-close, resets, backpressure and signals) and one per other protocol of the tutorials (framed,
+greeting, http_file, udp_echo). Run one with ``python -m servers.NAME --port 0``.
 
 Submodules are imported on demand (``python -m servers.NAME`` must not find its own module pre-imported).
 """
@@ -17,6 +18,10 @@ REFERENCE_SERVERS: dict[str, str] = {
     "sequential": "SequentialEchoServer",
     "threaded": "ThreadedEchoServer",
     "selector": "SelectorEchoServer",
+    "framed": "FramedEchoServer",
+    "greeting": "GreetingServer",
+    "http_file": "HTTPFileServer",
+    "udp_echo": "UDPEchoServer",
 }
 
 

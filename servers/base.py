@@ -6,6 +6,14 @@ Class map (in the style of :mod:`socketserver`)::
      +-- SequentialEchoServer  one client at a time, the others wait in the backlog   (servers.sequential)
      +-- ThreadedEchoServer    a thread per connection, blocking I/O                   (servers.threaded)
      +-- SelectorEchoServer    one thread, non-blocking sockets and ``selectors``      (servers.selector)
+     +-- UDPEchoServer         one thread, one datagram socket                         (servers.udp_echo)
+    ThreadedEchoServer
+     +-- FramedEchoServer      echoes 10-byte-length-prefixed frames, bounded          (servers.framed)
+     +-- GreetingServer        sends a banner, then closes                             (servers.greeting)
+     +-- HTTPFileServer        HTTP/1.0 GET/HEAD of the files under a root             (servers.http_file)
+
+The servers of the other protocols reuse the threaded server's accept loop and shutdown; each overrides
+only :meth:`ThreadedEchoServer.handle` (what one connection gets) and its own command-line options.
 
 Shutdown is two-phase everywhere: :meth:`EchoServer.request_shutdown` only sets a flag and writes one byte to
 a wake-up socket, so it is safe from a signal handler; the serving thread then stops accepting, lets the
@@ -41,14 +49,17 @@ class ServerSetupError(Exception):
     """The server cannot start (bad address, port in use, bad inherited socket); the message says why."""
 
 
-def make_listener(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
-    """Return a listening TCP socket bound to ``host:port`` with SO_REUSEADDR set.
+def make_listener(
+    host: str, port: int, backlog: int = DEFAULT_BACKLOG, socktype: socket.SocketKind = socket.SOCK_STREAM
+) -> socket.socket:
+    """Return a listening TCP socket (or, with ``socktype=SOCK_DGRAM``, a bound UDP socket) on ``host:port``
+    with SO_REUSEADDR set.
 
     ``host`` may be an IPv4 or IPv6 literal or a name; the first address it resolves to is used.
     Raises :class:`ServerSetupError` with a one-line reason if the address cannot be bound.
     """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, type=socktype, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ServerSetupError(f"cannot resolve host {host!r}: {exc.strerror}") from None
     family, socktype, proto, _, sockaddr = infos[0]
@@ -58,15 +69,16 @@ def make_listener(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socke
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
-        sock.listen(backlog)
+        if socktype == socket.SOCK_STREAM:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise ServerSetupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
 
-def inherited_listener() -> socket.socket:
-    """Adopt the listening socket passed as fd 3 by the systemd socket-activation protocol.
+def inherited_listener(socktype: socket.SocketKind = socket.SOCK_STREAM) -> socket.socket:
+    """Adopt the listening socket (or bound UDP socket) passed as fd 3 by the systemd socket-activation protocol.
 
     Checks ``LISTEN_FDS`` (at least 1) and, when set, that ``LISTEN_PID`` names this process.
     Raises :class:`ServerSetupError` if no usable listening socket was handed over.
@@ -81,9 +93,11 @@ def inherited_listener() -> socket.socket:
         sock = socket.socket(fileno=SD_LISTEN_FDS_START)
     except OSError as exc:
         raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a socket: {exc.strerror}") from None
-    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+    listening = socktype != socket.SOCK_STREAM or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if sock.type != socktype or not listening:
         sock.detach()
-        raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not a listening TCP socket")
+        kind = "a listening TCP" if socktype == socket.SOCK_STREAM else "a UDP"
+        raise ServerSetupError(f"--listen-fd: fd {SD_LISTEN_FDS_START} is not {kind} socket")
     return sock
 
 
@@ -111,6 +125,8 @@ class EchoServer:
 
     #: bytes asked of each recv; modest on purpose (large fresh buffers cost an mmap per call)
     recv_size = 65536
+    #: the listener's type: SOCK_STREAM (TCP) or SOCK_DGRAM (UDP)
+    socktype = socket.SOCK_STREAM
 
     def __init__(
         self,
@@ -124,7 +140,7 @@ class EchoServer:
         if grace < 0:
             raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
         self.grace = grace
-        self.listener = sock if sock is not None else make_listener(host, port, backlog)
+        self.listener = sock if sock is not None else make_listener(host, port, backlog, self.socktype)
         self.listener.setblocking(False)
         name = self.listener.getsockname()
         self.address: tuple[str, int] = (name[0], name[1])
@@ -184,6 +200,17 @@ class EchoServer:
 
     def _serve(self) -> None:
         raise NotImplementedError
+
+    # -- command line (overridden by servers that take options of their own) -----------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add this server's own options to the shared command line."""
+
+    @classmethod
+    def options_from(cls, args: argparse.Namespace) -> dict[str, object]:
+        """Keyword arguments for the constructor from the parsed options of :meth:`add_arguments`; raises
+        :class:`ServerSetupError` for a bad value."""
+        return {}
 
     def accept(self) -> socket.socket | None:
         """Accept one pending connection (returned in blocking mode with TCP_NODELAY), or None if none is.
@@ -286,7 +313,9 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
     Prints exactly one ``listening on HOST:PORT`` line once the server accepts connections. Set-up errors
     are printed as one line on stderr with status 1; bad options exit with status 2 (argparse).
     """
-    args = build_parser(description).parse_args(argv)
+    parser = build_parser(description)
+    server_cls.add_arguments(parser)
+    args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, got {args.port}", file=sys.stderr)
         return 2
@@ -295,8 +324,13 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
         return 2
     raise_descriptor_limit()
     try:
-        sock = inherited_listener() if args.listen_fd else make_listener(args.host, args.port, args.backlog)
-        server = server_cls(sock=sock, grace=args.grace)
+        options = server_cls.options_from(args)
+        socktype = server_cls.socktype
+        if args.listen_fd:
+            sock = inherited_listener(socktype)
+        else:
+            sock = make_listener(args.host, args.port, args.backlog, socktype)
+        server = server_cls(sock=sock, grace=args.grace, **options)  # type: ignore[arg-type]
     except ServerSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

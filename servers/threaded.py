@@ -74,9 +74,14 @@ class ThreadedEchoServer(EchoServer):
             self._active[thread] = conn
         thread.start()
 
+    def handle(self, conn: socket.socket) -> None:
+        """Serve one connection (blocking, in its own thread) until it ends; the caller closes ``conn``.
+        Servers of other protocols built on this one override only this method."""
+        echo_blocking(conn, self.recv_size)
+
     def _handle(self, conn: socket.socket) -> None:
         try:
-            echo_blocking(conn, self.recv_size)
+            self.handle(conn)
         finally:
             close_quietly(conn)
             with self._lock:

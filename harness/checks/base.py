@@ -24,6 +24,7 @@ from hypothesis.reporting import with_reporter
 
 from .. import corpus
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning
+from ..protocols import PROTOCOLS
 from ..targets import Target
 
 
@@ -53,6 +54,10 @@ class CheckOptions:
     storm: int = 1000  #: connect/echo/close cycles of the storm check
     backpressure_bytes: int = 64 * 1024 * 1024  #: bytes offered while the reader stalls (>= 16 MiB)
     large_bytes: int = 64 * 1024 * 1024  #: size of the large-payload stream
+    protocol: str = "echo"  #: the protocol the server speaks (:mod:`harness.protocols`)
+    root: str | None = None  #: http-file: the directory the server serves
+    max_frame: int = 1024 * 1024  #: framed: the largest body the server must accept
+    banner: bytes | None = None  #: greeting: the banner expected (None: whatever the first client gets)
 
 
 @dataclass
@@ -86,22 +91,33 @@ class Check:
     func: CheckFunction
     #: share of the profile's max_examples this check runs (property checks only)
     weight: float = 1.0
+    #: the protocols this check judges (:mod:`harness.protocols`)
+    protocols: tuple[str, ...] = ("echo",)
 
 
 REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    id: str, guarantee: str, *, severity: Verdict = Verdict.FAIL, weight: float = 1.0
+    id: str,
+    guarantee: str,
+    *,
+    severity: Verdict = Verdict.FAIL,
+    weight: float = 1.0,
+    protocols: tuple[str, ...] = ("echo",),
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``func`` under the stable ``id``. ``guarantee`` is one line: what a pass means."""
+    """Register ``func`` under the stable ``id``. ``guarantee`` is one line: what a pass means;
+    ``protocols`` the protocols whose servers it judges."""
     if severity not in (Verdict.FAIL, Verdict.WARN):
         raise ValueError(f"severity must be Verdict.FAIL or Verdict.WARN, got {severity!r}")
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols:
+        raise ValueError(f"check {id!r}: protocols must name some of {', '.join(PROTOCOLS)}, got {protocols!r}")
 
     def register(func: CheckFunction) -> CheckFunction:
         if id in REGISTRY:
             raise ValueError(f"check id {id!r} registered twice")
-        REGISTRY[id] = Check(id, guarantee, severity, func, weight)
+        REGISTRY[id] = Check(id, guarantee, severity, func, weight, protocols)
         return func
 
     return register

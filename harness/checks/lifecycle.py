@@ -15,6 +15,7 @@ from .. import sysinfo
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning, StartupFailure
 from ..net import Address, can_bind, connect, format_address
 from ..process import StopReport
+from ..protocols import PROTOCOLS, TCP, protocol
 from ..strategies import KiB, PayloadSpec
 from ..targets import InProcessTarget, SubprocessTarget, Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch
@@ -63,6 +64,32 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
     threads_before = {t.name for t in threading.enumerate()}
     in_process = isinstance(target, InProcessTarget)
     obs.fds_before = target.fd_count() if in_process else None
+    if options.protocol == "echo":
+        _stop_mid_stream(target, options, obs)
+        if obs.error:
+            return obs
+    else:  # other protocols: the server is stopped with no client in the middle of an exchange
+        signalled = time.monotonic()
+        obs.report = target.terminate()
+        obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else "refused"
+        if isinstance(target, SubprocessTarget):
+            obs.lingering = target.leftovers(max(0.0, signalled + options.grace - time.monotonic()))
+    target.close()
+    obs.stderr = _stderr_of(target)
+    obs.rebind_problem = can_bind(obs.address)
+    if in_process:
+        poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
+        obs.threads_left = poll_threads
+        obs.fds_after = target.fd_count()
+    try:
+        target.restart()
+    except (StartupFailure, HarnessError) as exc:
+        obs.restart_problem = str(exc)
+    return obs
+
+
+def _stop_mid_stream(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
+    """Stop ``target`` with SIGTERM while a client streams through it; record what happened in ``obs``."""
     first = PayloadSpec(256 * KiB, "random", 1).build()
     rest = PayloadSpec(1024 * KiB, "random", 2).build()
     sock = connect(obs.address, options.timeout)
@@ -70,7 +97,7 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         ex = drive([sock], [Schedule(first, half_close=False)], options.timeout, options.idle)[0]
         if echo_mismatch(first, ex):
             obs.error = f"the echo failed before the shutdown even began: {echo_mismatch(first, ex)}"
-            return obs
+            return
         # The rest streams in the background while the server is told to stop; the port is probed the
         # moment the server's own process is gone. A correct server exits only after draining, so the
         # port refuses; a child that inherited the listener is still serving the stream, so it accepts.
@@ -96,18 +123,6 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
             obs.inflight_problem = problem
     finally:
         sock.close()
-    target.close()
-    obs.stderr = _stderr_of(target)
-    obs.rebind_problem = can_bind(obs.address)
-    if in_process:
-        poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
-        obs.threads_left = poll_threads
-        obs.fds_after = target.fd_count()
-    try:
-        target.restart()
-    except (StartupFailure, HarnessError) as exc:
-        obs.restart_problem = str(exc)
-    return obs
 
 
 def _probe(address: Address, options: CheckOptions) -> str:
@@ -137,7 +152,11 @@ def _announces(target: Target) -> bool:
     return process is not None and "listening on" in process.stdout()
 
 
-@check("startup.ready", "the server accepts connections within the start-up timeout (judged by the runner)")
+@check(
+    "startup.ready",
+    "the server accepts connections within the start-up timeout (judged by the runner)",
+    protocols=tuple(PROTOCOLS),
+)
 def startup_ready(target: Target, options: CheckOptions) -> str:
     """The runner judges start-up while starting the target; run alone, this only confirms it runs."""
     if not target.alive():
@@ -145,7 +164,11 @@ def startup_ready(target: Target, options: CheckOptions) -> str:
     return "running"
 
 
-@check("lifecycle.sigterm", "on SIGTERM the in-flight echo completes and the server exits cleanly within the grace")
+@check(
+    "lifecycle.sigterm",
+    "on SIGTERM the in-flight echo (echo protocol) completes and the server exits cleanly within the grace",
+    protocols=tuple(PROTOCOLS),
+)
 def sigterm(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
     if obs.error:
@@ -166,10 +189,11 @@ def sigterm(target: Target, options: CheckOptions) -> str:
         raise ServerFault(f"threads left running after shutdown: {', '.join(obs.threads_left)}")
     if obs.fds_before is not None and obs.fds_after is not None and obs.fds_after > obs.fds_before:
         raise ServerFault(f"descriptors left open after shutdown: {obs.fds_before} before, {obs.fds_after} after")
-    return f"exited {report.returncode} in {report.seconds:.2f}s; the client mid-stream got all its echo"
+    inflight = "; the client mid-stream got all its echo" if options.protocol == "echo" else ""
+    return f"exited {report.returncode} in {report.seconds:.2f}s{inflight}"
 
 
-@check("lifecycle.port-refuses", "once the server has exited, its port refuses connections")
+@check("lifecycle.port-refuses", "once the server has exited, its port refuses connections", protocols=TCP)
 def port_refuses(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
     if obs.port_after == "accepted":
@@ -184,7 +208,12 @@ def port_refuses(target: Target, options: CheckOptions) -> str:
     return "refused at once"
 
 
-@check("lifecycle.group", "no process of the server's group outlives it", severity=Verdict.WARN)
+@check(
+    "lifecycle.group",
+    "no process of the server's group outlives it",
+    severity=Verdict.WARN,
+    protocols=tuple(PROTOCOLS),
+)
 def group(target: Target, options: CheckOptions) -> str:
     if isinstance(target, InProcessTarget):
         raise CheckSkipped("an in-process server has no process group of its own (see lifecycle.sigterm for threads)")
@@ -200,7 +229,12 @@ def group(target: Target, options: CheckOptions) -> str:
     return "no process left in the group"
 
 
-@check("lifecycle.traceback", "stopping with SIGTERM prints no traceback", severity=Verdict.WARN)
+@check(
+    "lifecycle.traceback",
+    "stopping with SIGTERM prints no traceback",
+    severity=Verdict.WARN,
+    protocols=tuple(PROTOCOLS),
+)
 def no_traceback(target: Target, options: CheckOptions) -> str:
     if isinstance(target, InProcessTarget):
         raise CheckSkipped("the output of an in-process server is not captured")
@@ -215,6 +249,7 @@ def no_traceback(target: Target, options: CheckOptions) -> str:
     "lifecycle.restart",
     "the server restarts on the same port at once after a shutdown (SO_REUSEADDR)",
     severity=Verdict.WARN,
+    protocols=TCP,
 )
 def restart(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
@@ -231,6 +266,7 @@ def restart(target: Target, options: CheckOptions) -> str:
     "lifecycle.bind-address",
     "the server listens only on the address it was asked to (not on all interfaces)",
     severity=Verdict.WARN,
+    protocols=TCP,
 )
 def bind_address(target: Target, options: CheckOptions) -> str:
     found = sysinfo.listening_sockets(target.address[1])

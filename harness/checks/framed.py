@@ -1,0 +1,1 @@
+"""framed checks (being written)."""

@@ -1,0 +1,1 @@
+"""greeting checks (being written)."""

@@ -1,0 +1,1 @@
+"""http checks (being written)."""

@@ -1,0 +1,1 @@
+"""udp checks (being written)."""

@@ -1,0 +1,110 @@
+"""Length-prefixed framing, as in the tutorial's object transfer: each frame echoed back, bounded in memory.
+
+``python -m servers.framed [--max-frame 1048576] [--host 127.0.0.1] [--port 0] [--listen-fd] [--grace 5]``
+
+A frame is a 10-byte header, the body's length as ASCII decimal digits padded with spaces (the tutorial
+writes ``f"{len(body):<10}"``; right-aligned and zero-padded headers are accepted too), then the body.
+The server reads exactly one header and exactly one body, whatever way they are split across reads, and
+sends the frame back unchanged. Bodies are bytes and are never interpreted (above all, never unpickled).
+A header that is not a decimal number, or that declares more than ``max_frame`` bytes, ends the
+connection before a byte of its body is read: a client cannot make the server allocate what it declares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from collections.abc import Sequence
+
+from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, ServerSetupError, run_main
+from .threaded import ThreadedEchoServer
+
+HEADER_SIZE = 10
+DEFAULT_MAX_FRAME = 1024 * 1024
+
+
+def parse_header(header: bytes, max_frame: int) -> int | None:
+    """The body length ``header`` declares, or None when it is not 1-10 decimal digits padded with spaces
+    or declares more than ``max_frame``."""
+    digits = header.strip(b" ")
+    if not digits or not digits.isdigit() or len(header) != HEADER_SIZE:
+        return None
+    length = int(digits)
+    return length if length <= max_frame else None
+
+
+def recv_exactly(conn: socket.socket, view: memoryview) -> bool:
+    """Fill ``view`` from ``conn``; False if the peer ended the stream first."""
+    got = 0
+    while got < len(view):
+        n = conn.recv_into(view[got:])
+        if n == 0:
+            return False
+        got += n
+    return True
+
+
+class FramedEchoServer(ThreadedEchoServer):
+    """Echoes length-prefixed frames; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        grace: float = DEFAULT_GRACE,
+        backlog: int = DEFAULT_BACKLOG,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        if max_frame < 0:
+            raise ValueError(f"max_frame must be >= 0, got {max_frame!r}")
+        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        self.max_frame = max_frame
+
+    def handle(self, conn: socket.socket) -> None:
+        """Echo frames until the client ends the stream between two frames (then FIN) or sends a bad
+        header or ends mid-frame (then close)."""
+        header = memoryview(bytearray(HEADER_SIZE))
+        try:
+            while True:
+                first = conn.recv_into(header)
+                if first == 0:  # a clean end between frames
+                    conn.shutdown(socket.SHUT_WR)
+                    return
+                if not recv_exactly(conn, header[first:]):
+                    return
+                length = parse_header(bytes(header), self.max_frame)
+                if length is None:
+                    return
+                body = memoryview(bytearray(length))
+                if not recv_exactly(conn, body):
+                    return
+                conn.sendall(header)
+                conn.sendall(body)
+        except OSError:
+            pass
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--max-frame",
+            type=int,
+            default=DEFAULT_MAX_FRAME,
+            help="largest body accepted (bytes); a larger declared length closes the connection (default: %(default)s)",
+        )
+
+    @classmethod
+    def options_from(cls, args: argparse.Namespace) -> dict[str, object]:
+        if args.max_frame < 0:
+            raise ServerSetupError(f"--max-frame must be >= 0, got {args.max_frame}")
+        return {"max_frame": args.max_frame}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    return run_main(FramedEchoServer, "Framed echo server: 10-byte ASCII length header, then the body.", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Greeting server: each client gets a fixed banner, then a clean close.
+
+``python -m servers.greeting [--banner TEXT | --banner-file PATH] [--host 127.0.0.1] [--port 0] [--listen-fd]``
+
+The whole banner is sent (``sendall``), then FIN. Whatever the client sent meanwhile is read and discarded
+until it closes too (at most ``LINGER`` seconds): closing a socket with unread input sends RST, which can
+destroy the end of the banner before the client has read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import time
+from collections.abc import Sequence
+
+from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, ServerSetupError, run_main
+from .threaded import ThreadedEchoServer
+
+DEFAULT_BANNER = b"Hello from the greeting server. Goodbye!\n"
+LINGER = 5.0  #: seconds to wait for the client's own close after the banner
+
+
+class GreetingServer(ThreadedEchoServer):
+    """Sends ``banner`` to every client, then closes cleanly; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        grace: float = DEFAULT_GRACE,
+        backlog: int = DEFAULT_BACKLOG,
+        banner: bytes = DEFAULT_BANNER,
+    ) -> None:
+        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        self.banner = banner
+
+    def handle(self, conn: socket.socket) -> None:
+        """Send the banner and FIN, then discard input until the client closes (bounded by LINGER)."""
+        try:
+            conn.sendall(self.banner)
+            conn.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER
+            while (left := deadline - time.monotonic()) > 0:
+                conn.settimeout(left)
+                if not conn.recv(self.recv_size):
+                    return
+        except OSError:  # includes the timeout: the client kept its side open too long
+            pass
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--banner", help="the banner (UTF-8 text; default: a one-line greeting)")
+        which.add_argument("--banner-file", metavar="PATH", help="send the bytes of this file as the banner")
+
+    @classmethod
+    def options_from(cls, args: argparse.Namespace) -> dict[str, object]:
+        if args.banner_file is not None:
+            try:
+                with open(args.banner_file, "rb") as f:
+                    return {"banner": f.read()}
+            except OSError as exc:
+                raise ServerSetupError(f"--banner-file: cannot read {args.banner_file}: {exc.strerror}") from None
+        return {"banner": args.banner.encode() if args.banner is not None else DEFAULT_BANNER}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    return run_main(GreetingServer, "Greeting server: send a banner, then close cleanly.", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
