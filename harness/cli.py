@@ -1,4 +1,7 @@
-"""``python -m harness check [OPTIONS] [-- COMMAND [ARG...]]``: is this TCP echo server correct?
+"""``python -m harness check [OPTIONS] [-- COMMAND [ARG...]]``: is this socket server correct?
+
+``--protocol`` picks the oracle (echo by default; framed, greeting, http-file, udp-echo: see
+:mod:`harness.protocols`) and with it the check catalogue and the reference servers checked by default.
 
 Exit status: 0 when every required check passes, 1 when the server failed a check (or crashed, never
 became ready, hung on shutdown), 2 for misuse of the harness (bad option, command not found).
@@ -7,19 +10,24 @@ became ready, hung on shutdown), 2 for misuse of the harness (bad option, comman
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 
 from . import bench, corpus, process, profiles, reports
-from .checks import CheckOptions, CheckResult, Verdict, catalogue
+from .checks import Check, CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .net import LOOPBACK_HOSTS, parse_address
-from .proxy import lossless_faults
+from .protocols import PROTOCOLS, protocol
+from .proxy import Faults, lossless_faults
 from .runner import TargetReport, check_target, select
 from .targets import ConnectTarget, SubprocessTarget, Target, names_port, reference_target
 
@@ -34,6 +42,12 @@ examples:
   python -m harness check --faults segments=1,gaps=0.05 -- ./server
                                                        every check through a slicing, delaying network
   python -m harness check --list                       what each check guarantees
+  python -m harness check --protocol framed -- python3 my_framed.py {port}
+                                                       10-byte length-prefixed frames instead of echo
+  python -m harness check --protocol http-file --root www -- python3 my_web.py {port}
+                                                       a file server serving www/ ({root} is replaced too)
+  python -m harness check --protocol greeting --banner 'Hello!' -- python3 greet.py {port}
+  python -m harness check --protocol udp-echo -- python3 my_udp.py {port}
 
 In COMMAND, {port} and {host} are replaced, and PORT and HOST are set in its environment. Without {port},
 --port or --listen-fd, the server must print 'listening on HOST:PORT' once it is ready.
@@ -56,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="check|bench", required=True)
     chk = sub.add_parser(
         "check",
-        help="check an echo server (default: the reference servers)",
-        description="Check a TCP echo server for protocol and lifecycle bugs, with shrunk reproducers.",
+        help="check a server (default: the reference servers of the protocol)",
+        description="Check a socket server (echo, framed, greeting, http-file, udp-echo) for protocol and "
+        "lifecycle bugs, with shrunk reproducers.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,6 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--connect", metavar="HOST:PORT", help="check a server that is already running")
     how.add_argument("--listen-fd", action="store_true", help="hand the server a listening socket as fd 3")
     where.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
+    what = chk.add_argument_group("the protocol")
+    what.add_argument(
+        "--protocol",
+        default="echo",
+        choices=tuple(PROTOCOLS),
+        help="what the server speaks (default echo): "
+        + "; ".join(f"{p.name}: {p.summary}" for p in PROTOCOLS.values()),
+    )
+    what.add_argument(
+        "--root",
+        metavar="DIR",
+        help="http-file: the directory the server serves ({root} in COMMAND; default: a fixture tree the "
+        "harness makes, with text, HTML, PNG, JPEG, binary and large files and a symlink pointing outside)",
+    )
+    what.add_argument(
+        "--max-frame",
+        type=int,
+        metavar="N",
+        help="framed: the largest body the server accepts (default 1048576); a larger one must close the connection",
+    )
+    banner = what.add_mutually_exclusive_group()
+    banner.add_argument("--banner", metavar="TEXT", help="greeting: the banner every client must get (UTF-8)")
+    banner.add_argument("--banner-file", metavar="PATH", help="greeting: the banner is the bytes of this file")
     behaviour = chk.add_argument_group("what to expect")
     behaviour.add_argument("--sequential", action="store_true", help="the server serves one client at a time")
     behaviour.add_argument("--strict", action="store_true", help="warnings fail too")
@@ -218,31 +256,98 @@ def _require_program(command: list[str]) -> None:
         raise UsageError(f"command not found: {command[0]}")
 
 
-def make_targets(args: argparse.Namespace) -> list[Target]:
+def make_targets(args: argparse.Namespace, options: CheckOptions) -> list[Target]:
     """The targets the arguments describe; :class:`UsageError` for contradictory ones."""
     command = _server_command(args)
+    transport = protocol(args.protocol).transport
     if args.connect:
         if command:
             raise UsageError("--connect checks a running server: do not give a COMMAND too")
         address = parse_address(args.connect)
-        return [ConnectTarget(address, sequential=args.sequential)]
+        return [ConnectTarget(address, sequential=args.sequential, transport=transport)]
     common = {"grace": args.grace, "startup_timeout": args.startup_timeout}
     if not command:
         if args.port is not None or args.listen_fd:
             raise UsageError("--port and --listen-fd describe a COMMAND: give one after --")
-        return [reference_target(name, host=args.host, **common) for name in ("sequential", "threaded", "selector")]
+        server_options = _reference_options(args, options)
+        return [
+            reference_target(name, host=args.host, server_options=server_options, **common)
+            for name in protocol(args.protocol).servers
+        ]
     _require_program(command)
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     port: int | None = args.port if args.port is not None else (None if names_port(command) or args.listen_fd else 0)
+    placeholders = {"root": options.root} if options.root is not None else None
     return [
-        SubprocessTarget(command, args.host, port=port, listen_fd=args.listen_fd, sequential=args.sequential, **common)
+        SubprocessTarget(
+            command,
+            args.host,
+            port=port,
+            listen_fd=args.listen_fd,
+            sequential=args.sequential,
+            transport=transport,
+            placeholders=placeholders,
+            **common,
+        )
     ]
 
 
-def print_catalogue() -> None:
-    """One line per check: id, verdict class, guarantee."""
-    for chk in catalogue():
+def _reference_options(args: argparse.Namespace, options: CheckOptions) -> dict[str, object]:
+    """The command-line options our reference server of ``args.protocol`` needs to match ``options``."""
+    if args.protocol == "http-file":
+        return {"root": options.root}
+    if args.protocol == "framed" and args.max_frame is not None:
+        return {"max_frame": args.max_frame}
+    if args.protocol == "greeting" and args.banner_file is not None:
+        return {"banner_file": args.banner_file}
+    if args.protocol == "greeting" and args.banner is not None:
+        return {"banner": args.banner}
+    return {}
+
+
+def protocol_options(args: argparse.Namespace) -> dict[str, object]:
+    """The :class:`CheckOptions` fields of the protocol options; :class:`UsageError` for a bad or misplaced one."""
+    belongs = {"root": "http-file", "max_frame": "framed", "banner": "greeting", "banner_file": "greeting"}
+    for name, owner in belongs.items():
+        option = "--" + name.replace("_", "-")
+        if getattr(args, name) is not None and owner != args.protocol:
+            raise UsageError(f"{option} is an option of --protocol {owner}, not of {args.protocol}")
+    fields: dict[str, object] = {"protocol": args.protocol}
+    if args.root is not None:
+        if not os.path.isdir(args.root):
+            raise UsageError(f"--root {args.root}: no such directory")
+        fields["root"] = os.path.abspath(args.root)
+    if args.max_frame is not None:
+        if args.max_frame < 0:
+            raise UsageError(f"--max-frame must be >= 0, got {args.max_frame}")
+        fields["max_frame"] = args.max_frame
+    if args.banner is not None:
+        fields["banner"] = args.banner.encode()
+    if args.banner_file is not None:
+        try:
+            fields["banner"] = Path(args.banner_file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--banner-file {args.banner_file}: {exc.strerror}") from None
+    return fields
+
+
+@contextlib.contextmanager
+def served_root(options: CheckOptions) -> Iterator[CheckOptions]:
+    """``options``, with (for http-file without ``--root``) a fixture tree made in a temporary directory that
+    is removed afterwards."""
+    if options.protocol != "http-file" or options.root is not None:
+        yield options
+        return
+    from .checks.http import make_root
+
+    with tempfile.TemporaryDirectory(prefix="harness-root-") as parent:
+        yield dataclasses.replace(options, root=str(make_root(Path(parent))))
+
+
+def print_catalogue(protocol: str = "echo") -> None:
+    """One line per check of ``protocol``: id, verdict class, guarantee."""
+    for chk in catalogue(protocol):
         print(f"{chk.id:<24} {chk.severity.value:<4}  {chk.guarantee}")
 
 
@@ -263,7 +368,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         return run_bench(args)
     if args.list:
-        print_catalogue()
+        print_catalogue(args.protocol)
         return 0
     for name in ("grace", "timeout", "idle", "startup_timeout", "shrink_seconds"):
         _positive(f"--{name.replace('_', '-')}", getattr(args, name))
@@ -273,7 +378,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         faults = lossless_faults("--faults", args.faults) if args.faults is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    checks = select(args.only)
+    fields = protocol_options(args)
+    if faults is not None and protocol(args.protocol).transport != "tcp":
+        raise UsageError(f"--faults: the fault proxy carries TCP streams; {args.protocol} is not one")
+    checks = select(args.only, args.protocol)
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
     profile = profiles.load(args.profile)
@@ -287,8 +395,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         grace=args.grace,
         examples=args.examples,
         shrink_seconds=args.shrink_seconds,
+        **fields,  # type: ignore[arg-type]
     )
-    targets = make_targets(args)
+    with served_root(options) as options:
+        return _check_all(args, options, checks, faults, profile)
+
+
+def _check_all(
+    args: argparse.Namespace, options: CheckOptions, checks: list[Check], faults: Faults | None, profile: str
+) -> int:
+    """Run ``checks`` on every target the arguments describe, print and write the reports; the exit status."""
+    targets = make_targets(args, options)
     results: list[TargetReport] = []
     for target in targets:
         network = f" through faults: {faults.describe()}" if faults is not None else ""

@@ -28,12 +28,12 @@ class TargetReport:
         return any(r.verdict in bad for r in self.results)
 
 
-def select(patterns: Sequence[str] | None) -> list[Check]:
-    """Checks whose id matches any glob in ``patterns`` (all when None), in running order.
+def select(patterns: Sequence[str] | None, protocol: str = "echo") -> list[Check]:
+    """Checks of ``protocol`` whose id matches any glob in ``patterns`` (all when None), in running order.
 
     ``startup.ready`` is always included when anything matches: every run starts the server first.
     An empty list means nothing matched."""
-    checks = catalogue()
+    checks = catalogue(protocol)
     if not patterns:
         return checks
     chosen = [c for c in checks if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
@@ -55,7 +55,7 @@ def check_target(
     With ``faults``, every check but the lifecycle ones talks to the server through a
     :class:`~harness.proxy.FaultProxy` with those faults (lifecycle checks stop and restart the server itself)."""
     report = TargetReport(target.name if faults is None else f"{target.name} through faults: {faults.describe()}")
-    chosen = list(checks) if checks is not None else catalogue()
+    chosen = list(checks) if checks is not None else catalogue(options.protocol)
 
     def record(result: CheckResult) -> None:
         report.results.append(result)

@@ -1,1 +1,347 @@
-"""framed checks (being written)."""
+"""Framed checks: length-prefixed messages (a 10-byte ASCII decimal header, then the body) echoed frame by frame.
+
+The oracle: the reply parses as the same bodies, in order, each behind a valid header (the server may pad its
+headers either way), and the server closes with FIN once the client has ended the stream between frames. A
+header that is not a number, or declares more than ``options.max_frame`` bytes, must end the connection
+without a reply, and must not cost the server memory it was only promised.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from .. import sysinfo
+from ..errors import ServerFault
+from ..net import Address, connect
+from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
+from ..targets import Target
+from ..wire import Exchange, Schedule, drive, exchange
+from .base import CheckOptions, check, examples_for, falsify
+
+HEADER_SIZE = 10
+FRAMED = ("framed",)
+#: headers that are not a length: each must close the connection
+BAD_HEADERS = (b"hello worl", b"-5        ", b"1e3       ", b"0x10      ", b"\x00" * 10, b"12 34     ", b"          ")
+
+
+def frame(body: bytes) -> bytes:
+    """``body`` behind the tutorial's header: its length, left-aligned and padded with spaces to 10 bytes."""
+    return f"{len(body):<{HEADER_SIZE}}".encode() + body
+
+
+def parse_frames(data: bytes) -> tuple[list[bytes], str | None]:
+    """The bodies of the complete frames in ``data``, and what is wrong with the rest (None: nothing left)."""
+    bodies: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        header = data[pos : pos + HEADER_SIZE]
+        digits = header.strip(b" ")
+        if len(header) < HEADER_SIZE:
+            return bodies, f"a reply ends with {len(header)} B of a header: {header!r}"
+        if not digits.isdigit():
+            return bodies, f"reply frame {len(bodies)} has a header that is not a length: {header!r}"
+        end = pos + HEADER_SIZE + int(digits)
+        if end > len(data):
+            return bodies, f"reply frame {len(bodies)} declares {int(digits)} B but only {len(data) - pos - 10} B came"
+        bodies.append(data[pos + HEADER_SIZE : end])
+        pos = end
+    return bodies, None
+
+
+def frames_problem(sent: list[bytes], ex: Exchange, *, want_eof: bool = True) -> str | None:
+    """None if ``ex`` carries exactly the frames of ``sent`` (and then FIN, with ``want_eof``), else why not."""
+    got, rest = parse_frames(bytes(ex.received))
+    for n, (body, back) in enumerate(zip(sent, got, strict=False)):
+        if body != back:
+            first = next(
+                (i for i, (a, b) in enumerate(zip(body, back, strict=False)) if a != b), min(len(body), len(back))
+            )
+            return f"frame {n} ({len(body)} B) came back as {len(back)} B differing at byte {first}"
+    if len(got) > len(sent):
+        return f"{len(got) - len(sent)} extra frames came back after the {len(sent)} sent"
+    if rest is not None:
+        return rest
+    if len(got) < len(sent):
+        return f"only {len(got)} of {len(sent)} frames came back; then: {ex.outcome()}"
+    if want_eof and not ex.eof:
+        return f"all {len(sent)} frames came back, but then: {ex.outcome()} instead of FIN"
+    return None
+
+
+@dataclass(frozen=True)
+class FrameRun:
+    """Frames written as one stream cut into ``chunk_sizes`` (with ``pauses``), read with ``recv_sizes``."""
+
+    bodies: tuple[PayloadSpec, ...]
+    chunk_sizes: tuple[int, ...] = (65536,)
+    pauses: tuple[float, ...] = (0.0,)
+    recv_sizes: tuple[int, ...] = (65536,)
+
+    def schedule(self) -> Schedule:
+        stream = b"".join(frame(spec.build()) for spec in self.bodies)
+        return Schedule(stream, self.chunk_sizes, self.pauses, self.recv_sizes, half_close=True)
+
+    def describe(self) -> str:
+        sizes = ", ".join(str(spec.size) for spec in self.bodies[:8]) + (", ..." if len(self.bodies) > 8 else "")
+        return f"{len(self.bodies)} frames of [{sizes}] B, {self.schedule().describe()}"
+
+
+@st.composite
+def frame_runs(draw: st.DrawFn, *, max_frames: int = 6, max_size: int = 64 * KiB) -> FrameRun:
+    """Several frames, a chunking of their stream (single bytes, splits inside headers) and recv sizes."""
+    bodies = draw(st.lists(payload_specs(max_size=max_size, min_size=0), min_size=1, max_size=max_frames))
+    total = sum(HEADER_SIZE + spec.size for spec in bodies)
+    floor = max(1, -(-total // 4096))  # at most 4096 writes or reads: an example stays under a second
+    chunks = draw(st.lists(st.integers(1, 64 * KiB) | st.sampled_from([1, 3, 7, 10, 11]), min_size=1, max_size=4))
+    pauses = draw(st.lists(st.sampled_from([0.0, 0.001, 0.01]), min_size=1, max_size=3))
+    reads = draw(st.lists(recv_sizes(), min_size=1, max_size=3))
+    return FrameRun(
+        tuple(bodies), tuple(max(floor, c) for c in chunks), tuple(pauses), tuple(max(floor, r) for r in reads)
+    )
+
+
+_SNIPPET = """\
+# Replays the failing frames against the server (standard library only).
+import random, socket, time
+
+ADDRESS = {address!r}
+bodies = [
+    {bodies},
+]
+stream = b"".join(f"{{len(b):<10}}".encode() + b for b in bodies)
+chunks, pauses, recv_sizes = {chunks!r}, {pauses!r}, {reads!r}
+sock = socket.create_connection(ADDRESS, timeout=10)
+pos = i = 0
+while pos < len(stream):  # (a large stream would need a reader thread; these are small)
+    time.sleep(pauses[i % len(pauses)])
+    sock.sendall(stream[pos : pos + chunks[i % len(chunks)]])
+    pos, i = pos + chunks[i % len(chunks)], i + 1
+sock.shutdown(socket.SHUT_WR)
+got, i = b"", 0
+while data := sock.recv(recv_sizes[i % len(recv_sizes)]):
+    got, i = got + data, i + 1
+back = []
+while len(got) >= 10 and len(got) >= 10 + int(got[:10]):
+    n = int(got[:10])
+    back.append(got[10 : 10 + n])
+    got = got[10 + n :]
+ok = back == bodies and not got
+print("frames ok" if ok else f"MISMATCH: sent {{len(bodies)}} frames, got {{len(back)}}; left over {{got[:20]!r}}")
+"""
+
+
+def frames_snippet(address: Address, run: FrameRun) -> str:
+    """Python code sending ``run``'s frames to ``address`` and comparing the frames that come back."""
+    return _SNIPPET.format(
+        address=address,
+        bodies=",\n    ".join(spec.code() for spec in run.bodies),
+        chunks=run.chunk_sizes,
+        pauses=run.pauses,
+        reads=run.recv_sizes,
+    )
+
+
+def _run_frames(target: Target, options: CheckOptions, run: FrameRun) -> None:
+    ex = exchange(target.address, run.schedule(), options.timeout, options.idle)
+    problem = frames_problem([spec.build() for spec in run.bodies], ex)
+    if problem is not None:
+        gone = "; the server is no longer running" if not target.alive() else ""
+        raise ServerFault(f"{problem}{gone} [{run.describe()}]")
+
+
+@check(
+    "framed.fidelity",
+    "any frames (0 B to 64 KiB bodies, all byte values), their stream cut anywhere and read in any sizes, come "
+    "back as the same frames, then FIN",
+    protocols=FRAMED,
+)
+def fidelity(target: Target, options: CheckOptions) -> str:
+    n = falsify(
+        frame_runs(max_size=min(64 * KiB, options.max_frame)),
+        lambda run: _run_frames(target, options, run),
+        examples=examples_for("framed.fidelity", options),
+        options=options,
+        reproduce=lambda run, fault: frames_snippet(target.address, run),
+        key="framed.fidelity",
+    )
+    return f"{n} examples"
+
+
+def _concurrently(target: Target, options: CheckOptions, schedules: list[Schedule]) -> list[Exchange]:
+    socks = [connect(target.address, options.timeout) for _ in schedules]
+    try:
+        return drive(socks, schedules, options.timeout, options.idle)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@check(
+    "framed.split",
+    "one frame written in two parts, split at every position of its header and body (50 ms apart), comes back whole",
+    protocols=FRAMED,
+)
+def split(target: Target, options: CheckOptions) -> str:
+    body = b"split me anywhere"
+    stream = frame(body)
+    positions = range(1, len(stream))
+    schedules = [Schedule(stream, (k, len(stream)), (0.0, 0.05), half_close=True) for k in positions]
+    for k, ex in zip(positions, _concurrently(target, options, schedules), strict=True):
+        problem = frames_problem([body], ex)
+        if problem is not None:
+            where = f"inside the header after {k} B" if k < HEADER_SIZE else f"{k - HEADER_SIZE} B into the body"
+            run = FrameRun((PayloadSpec(len(body), "zeros", 0, body),), (k, len(stream)), (0.0, 0.05))
+            raise ServerFault(f"a frame split {where}: {problem}", reproducer=frames_snippet(target.address, run))
+    return f"{len(positions)} split positions"
+
+
+@check(
+    "framed.back-to-back",
+    "many frames (empty ones included) arriving in one segment each come back: none is lost to a recv boundary",
+    protocols=FRAMED,
+)
+def back_to_back(target: Target, options: CheckOptions) -> str:
+    specs = tuple(PayloadSpec(size, "random", size) for size in (5, 0, 1, 300, 9, 10, 11, 0, 1500, 3) * 5)
+    run = FrameRun(specs, chunk_sizes=(1 << 20,))
+    try:
+        _run_frames(target, options, run)
+    except ServerFault as fault:
+        fault.message = f"{len(specs)} frames sent in one write: {fault.message}"
+        fault.reproducer = frames_snippet(target.address, run)
+        raise
+    return f"{len(specs)} frames in one segment"
+
+
+def _refused(target: Target, options: CheckOptions, header: bytes, follow: int) -> str | None:
+    """Send ``header`` then ``follow`` bytes; None if the server ended the connection without a reply, else
+    what it did instead."""
+    schedule = Schedule(header + bytes(follow), chunk_sizes=(HEADER_SIZE, 64 * KiB), half_close=False)
+    sock = connect(target.address, options.timeout)
+    try:
+        ex = drive([sock], [schedule], options.timeout, options.idle)[0]
+    finally:
+        sock.close()
+    if ex.received:
+        return f"it answered {len(ex.received)} B ({bytes(ex.received[:20])!r}...)"
+    if ex.eof or ex.reset or ex.error:
+        return None
+    return f"it kept the connection open and read all {ex.sent} B that followed"
+
+
+@check(
+    "framed.oversize",
+    "a header declaring more than the maximum frame (--max-frame) closes the connection at once, with no reply "
+    "and no memory spent on the promise; the server keeps serving",
+    protocols=FRAMED,
+)
+def oversize(target: Target, options: CheckOptions) -> str:
+    before = sysinfo.rss_kib(target.pid)
+    follow = 4 * 1024 * 1024
+    for declared in (options.max_frame + 1, 9_999_999_999):
+        header = f"{declared:<{HEADER_SIZE}}".encode()
+        problem = _refused(target, options, header, follow)
+        if problem is not None:
+            grew = sysinfo.rss_kib(target.pid)
+            memory = (
+                f"; its memory grew by {(grew - before) // 1024} MiB"
+                if before and grew and grew - before >= 1024
+                else ""
+            )
+            raise ServerFault(
+                f"a header declaring {declared:,} B (over the {options.max_frame:,} B maximum) did not end the "
+                f"connection: {problem}{memory}. A client could make the server buffer whatever it declares "
+                "(if your server accepts larger frames, say so with --max-frame)",
+                reproducer=_refusal_snippet(target.address, header, follow),
+            )
+    _require_served(target, options, "the oversized frames")
+    return f"connections declaring {options.max_frame + 1:,} B and 9,999,999,999 B were closed"
+
+
+@check(
+    "framed.bad-header",
+    "a header that is not a decimal length (letters, a sign, hex, NULs, blanks) closes that connection with no "
+    "reply, and the server keeps serving",
+    protocols=FRAMED,
+)
+def bad_header(target: Target, options: CheckOptions) -> str:
+    for header in BAD_HEADERS:
+        problem = _refused(target, options, header, 64)
+        if problem is not None:
+            raise ServerFault(
+                f"the header {header!r} is not a length, but the server did not end the connection: {problem}",
+                reproducer=_refusal_snippet(target.address, header, 64),
+            )
+        _require_served(target, options, f"the header {header!r}")
+    return f"{len(BAD_HEADERS)} bad headers refused"
+
+
+def _require_served(target: Target, options: CheckOptions, what: str) -> None:
+    """:class:`ServerFault` unless a new client gets its frame back, then FIN, after ``what``."""
+    body = f"a new client after {what}".encode()
+    try:
+        ex = exchange(target.address, Schedule(frame(body)), options.timeout, options.idle)
+    except ConnectionRefusedError:
+        raise ServerFault(
+            f"after {what}, a new client was not served: connection refused, the server no longer listens "
+            "(did it crash? see its stderr)"
+        ) from None
+    problem = frames_problem([body], ex)
+    if problem is not None:
+        gone = " (the server is no longer running)" if not target.alive() else ""
+        raise ServerFault(f"after {what}, a new client was not served{gone}: {problem}")
+
+
+def _refusal_snippet(address: Address, header: bytes, follow: int) -> str:
+    return f"""\
+# The server must close this connection without answering (standard library only).
+import socket
+
+sock = socket.create_connection({address!r}, timeout=10)
+try:
+    sock.sendall({header!r} + bytes({follow}))
+    print("answer:", sock.recv(100) or "EOF (correct)")
+except OSError as exc:
+    print("connection ended:", exc)
+"""
+
+
+class _Canary:
+    """Unpickling this creates the directory ``path`` (and does nothing else)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.mkdir, (self.path,)
+
+
+@check(
+    "framed.no-unpickle",
+    "a body that is a pickle comes back byte-identical and is never unpickled (unpickling runs the sender's code)",
+    protocols=FRAMED,
+)
+def no_unpickle(target: Target, options: CheckOptions) -> str:
+    with tempfile.TemporaryDirectory(prefix="harness-canary-") as parent:
+        canary = os.path.join(parent, "the-server-unpickled-me")
+        body = pickle.dumps(_Canary(canary), protocol=2)
+        run = FrameRun((PayloadSpec(len(body), "zeros", 0, body),))
+        ex = exchange(target.address, run.schedule(), options.timeout, options.idle)
+        deadline = time.monotonic() + 0.2  # the server may unpickle after answering: give it a moment to show
+        while not os.path.exists(canary) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if os.path.exists(canary):
+            raise ServerFault(
+                f"the server unpickled a frame's body: the pickle it was sent created {canary}. Any client can "
+                "run any code on this server; treat bodies as bytes (pickle.loads only data you trust)",
+                reproducer=frames_snippet(target.address, run),
+            )
+        problem = frames_problem([body], ex)
+        if problem is not None:
+            raise ServerFault(f"a pickled body: {problem}", reproducer=frames_snippet(target.address, run))
+    return "the pickled body came back unopened"

@@ -1,1 +1,266 @@
-"""greeting checks (being written)."""
+"""Greeting checks: every client receives the whole banner, whatever its recv sizes, then a clean close (FIN).
+
+The banner expected is ``options.banner`` (``--banner``/``--banner-file``) or, without one, what the first
+client of the run receives; every later client must receive exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import weakref
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from ..errors import ServerFault
+from ..net import Address, connect
+from ..strategies import recv_sizes
+from ..targets import Target
+from .base import CheckOptions, check, examples_for, falsify
+
+GREETING = ("greeting",)
+MAX_BANNER = 64 * 1024 * 1024  #: a learned banner longer than this is a server that never stops sending
+CLIENT_CHATTER = b"hello server\r\n" * 4681  #: about 64 KiB a client sends before reading
+TALKERS = 8  #: clients at once in greeting.client-talks
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One client: what it sends first, how long it waits before reading, the recv sizes it reads with."""
+
+    recv_sizes: tuple[int, ...] = (65536,)
+    stall: float = 0.0
+    send_first: bytes = b""
+
+    def describe(self) -> str:
+        sent = f"sent {len(self.send_first)} B first, " if self.send_first else ""
+        return f"{sent}waited {self.stall:g}s, recv({', '.join(map(str, self.recv_sizes))})"
+
+
+@dataclass
+class Received:
+    """What a client got: the bytes, and how the connection ended ("FIN", "RST", "no EOF" or an error)."""
+
+    data: bytes
+    end: str
+
+
+def visit(address: Address, v: Visit, options: CheckOptions, limit: int = MAX_BANNER) -> Received:
+    """Connect, run ``v``, read until the server closes (at most ``limit`` bytes, ``options.timeout`` seconds
+    in all, ``options.idle`` seconds of silence)."""
+    sock = connect(address, options.timeout)
+    try:
+        if v.send_first:
+            sock.sendall(v.send_first)
+        if v.stall:
+            time.sleep(v.stall)  # a slow reader, part of the scenario (not synchronisation)
+        return _read_to_end(sock, v.recv_sizes, options, limit)
+    finally:
+        sock.close()
+
+
+def _read_to_end(sock: socket.socket, sizes: tuple[int, ...], options: CheckOptions, limit: int) -> Received:
+    data = bytearray()
+    deadline = time.monotonic() + options.timeout
+    i = 0
+    while len(data) <= limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return Received(bytes(data), "no EOF")
+        sock.settimeout(min(left, options.idle))
+        try:
+            chunk = sock.recv(sizes[i % len(sizes)])
+        except TimeoutError:
+            return Received(bytes(data), "no EOF")
+        except ConnectionResetError:
+            return Received(bytes(data), "RST")
+        except OSError as exc:
+            return Received(bytes(data), f"error: {exc}")
+        if not chunk:
+            return Received(bytes(data), "FIN")
+        data += chunk
+        i += 1
+    return Received(bytes(data), f"over {limit:,} B and still sending")
+
+
+_learned: weakref.WeakKeyDictionary[Target, tuple[Address, bytes]] = weakref.WeakKeyDictionary()
+
+
+def expected_banner(target: Target, options: CheckOptions) -> bytes:
+    """``options.banner``, or what a first client receives from ``target`` (learned once per start);
+    :class:`ServerFault` if that first client gets no banner or no clean close."""
+    if options.banner is not None:
+        return options.banner
+    cached = _learned.get(target)
+    if cached is not None and cached[0] == target.address:
+        return cached[1]
+    got = visit(target.address, Visit(), options)
+    if got.end != "FIN" or not got.data:
+        raise ServerFault(f"the first client received {len(got.data)} B, then {_ending(got.end, options)}")
+    _learned[target] = (target.address, got.data)
+    return got.data
+
+
+def _ending(end: str, options: CheckOptions) -> str:
+    if end == "no EOF":
+        return f"the server kept the connection open ({options.idle:g}s of silence): it must close after its banner"
+    if end == "RST":
+        return "the connection was reset (RST): the end of the banner may be lost"
+    return end
+
+
+def banner_problem(banner: bytes, got: Received, options: CheckOptions) -> str | None:
+    """None if ``got`` is exactly ``banner`` then FIN, else what went wrong."""
+    if got.data != banner:
+        n = next((i for i, (a, b) in enumerate(zip(banner, got.data, strict=False)) if a != b), None)
+        if n is None:
+            n = min(len(banner), len(got.data))
+            if len(got.data) < len(banner):
+                return f"only {len(got.data)} of the banner's {len(banner)} B arrived, then {_ending(got.end, options)}"
+            return f"{len(got.data) - len(banner)} B more than the {len(banner)} B banner arrived"
+        return f"the banner differs at byte {n}: expected {banner[n : n + 12]!r}, got {got.data[n : n + 12]!r}"
+    if got.end != "FIN":
+        return f"the whole banner arrived ({len(banner)} B), then {_ending(got.end, options)}"
+    return None
+
+
+def visit_snippet(address: Address, v: Visit, banner: bytes) -> str:
+    """Python code replaying visit ``v`` and comparing with ``banner``."""
+    shown = banner if len(banner) <= 200 else None
+    return f"""\
+# Replays the failing client (standard library only).
+import socket, time
+
+sock = socket.create_connection({address!r}, timeout=10)
+sock.sendall({v.send_first!r})
+time.sleep({v.stall!r})
+got, sizes, i, end = b"", {v.recv_sizes!r}, 0, "FIN"
+while True:
+    try:
+        data = sock.recv(sizes[i % len(sizes)])
+    except OSError as exc:
+        data, end = b"", repr(exc)
+    if not data:
+        break
+    got, i = got + data, i + 1
+print(len(got), "B, then", end)
+{f"print('banner ok' if got == {shown!r} else 'MISMATCH')" if shown is not None else f"# expected {len(banner)} B"}
+"""
+
+
+def _judge(target: Target, options: CheckOptions, banner: bytes, v: Visit) -> None:
+    problem = banner_problem(banner, visit(target.address, v, options, len(banner) + 65536), options)
+    if problem is not None:
+        raise ServerFault(f"{problem} [{v.describe()}]")
+
+
+@st.composite
+def visits(draw: st.DrawFn, banner_size: int = 0) -> Visit:
+    """recv sizes (single bytes included, raised so that a banner of ``banner_size`` takes at most 4096
+    reads) and a pause before the first read."""
+    floor = max(1, -(-banner_size // 4096))
+    sizes = draw(st.lists(recv_sizes(), min_size=1, max_size=3))
+    return Visit(tuple(max(floor, size) for size in sizes), draw(st.sampled_from([0.0, 0.0, 0.01, 0.1])))
+
+
+@check(
+    "greeting.banner",
+    "every client receives the whole banner, byte-identical, whatever its recv sizes and pace, then FIN",
+    protocols=GREETING,
+)
+def banner(target: Target, options: CheckOptions) -> str:
+    expected = expected_banner(target, options)
+    n = falsify(
+        visits(len(expected)),
+        lambda v: _judge(target, options, expected, v),
+        examples=examples_for("greeting.banner", options),
+        options=options,
+        reproduce=lambda v, fault: visit_snippet(target.address, v, expected),
+        key="greeting.banner",
+    )
+    return f"{n} examples; a {len(expected)} B banner"
+
+
+@check(
+    "greeting.client-talks",
+    "clients that send 64 KiB before reading still receive the whole banner, then FIN (not a reset that destroys it)",
+    protocols=GREETING,
+)
+def talkative_client(target: Target, options: CheckOptions) -> str:
+    expected = expected_banner(target, options)
+    v = Visit(stall=0.2, send_first=CLIENT_CHATTER)
+    socks = []
+    try:
+        for _ in range(TALKERS):
+            socks.append(connect(target.address, options.timeout))
+            socks[-1].sendall(CLIENT_CHATTER)
+        time.sleep(v.stall)  # the clients are slow to read: part of the scenario
+        # Whether the chatter reached the server before its close is a race. If it did, a server that closes
+        # without reading resets the connection at once; if not, it resets when more bytes come: send some.
+        problems = [banner_problem(expected, _read_to_end(sock, v.recv_sizes, options, len(expected) + 65536), options)
+                    for sock in socks]  # fmt: skip
+        problem = next((p for p in problems if p is not None), None) or _resets_late_bytes(socks)
+        if problem is not None:
+            raise ServerFault(
+                f"{problem} [{v.describe()}]. A server that closes with unread input sends RST, and the client's "
+                "unread banner is thrown away: after shutdown(SHUT_WR), read (and discard) what the client sends "
+                "until it closes",
+                reproducer=visit_snippet(target.address, v, expected),
+            )
+    finally:
+        for sock in socks:
+            sock.close()
+    return f"{TALKERS} clients: the whole banner, then FIN"
+
+
+def _resets_late_bytes(socks: list[socket.socket], wait: float = 0.2) -> str | None:
+    """After the banner and FIN, each client sends a few more bytes: None if the server takes them (it still
+    reads until the client closes), else the reset it answered with. Polls for at most ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    try:
+        for sock in socks:
+            sock.sendall(b"goodbye\r\n")
+        while time.monotonic() < deadline:
+            for sock in socks:
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, os.strerror(error))
+            time.sleep(0.005)  # bounded poll: a reset on loopback arrives within microseconds
+    except OSError as exc:
+        return (
+            f"the whole banner and FIN arrived, but bytes the client sent then were answered with a reset ({exc}): "
+            "the server closed without reading what the client sent"
+        )
+    return None
+
+
+@check(
+    "greeting.concurrent",
+    "while 20 clients hold their connections open without reading, a new client gets the banner at once, and so "
+    "do the 20 afterwards",
+    protocols=GREETING,
+)
+def concurrent(target: Target, options: CheckOptions) -> str:
+    expected = expected_banner(target, options)
+    holders = []
+    try:
+        for _ in range(20):
+            holders.append(connect(target.address, options.timeout))
+        start = time.monotonic()
+        problem = banner_problem(expected, visit(target.address, Visit(), options, len(expected) + 65536), options)
+        if problem is not None:
+            raise ServerFault(
+                f"with 20 clients connected and not reading, a new client was not served: {problem}. A server "
+                "that serves one client at a time (or waits for each client to close) makes everyone wait"
+            )
+        took = time.monotonic() - start
+        for n, sock in enumerate(holders):
+            problem = banner_problem(expected, _read_to_end(sock, (65536,), options, len(expected) + 65536), options)
+            if problem is not None:
+                raise ServerFault(f"client {n} of the 20 that waited: {problem}")
+    finally:
+        for sock in holders:
+            sock.close()
+    return f"the new client was served in {took * 1000:.0f} ms; the 20 got their banners"
