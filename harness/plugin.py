@@ -17,9 +17,12 @@ Every option has an ini key and an environment variable; a bad value is reported
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +31,7 @@ from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .net import Address
 from .net import refused_address as _refused_address
+from .protocols import PROTOCOLS
 from .proxy import Faults, lossless_faults
 from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
 from .targets import Target
@@ -83,6 +87,10 @@ SERVER_OPTIONS = (
         None,
         "run the checks (but lifecycle) through the fault proxy, e.g. 'segments=1/7,gaps=0.05,latency=0.01'",
     ),
+    _Option("server-protocol", str, "echo", "what the server speaks: echo, framed, greeting, http-file, udp-echo"),
+    _Option("server-root", str, None, "http-file: the directory the server serves ({root} in the command)"),
+    _Option("server-max-frame", int, None, "framed: the largest body the server accepts (default 1048576)"),
+    _Option("server-banner", str, None, "greeting: the banner every client must get"),
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -140,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[options_key] = CheckOptions(**values)  # type: ignore[arg-type]
     for opt in SERVER_OPTIONS:
         setattr(config.option, opt.ini, _value(config, opt))
+    config.stash[options_key] = _with_protocol(config, config.stash[options_key])
     if not config.getoption("hypothesis_profile", None):
         profiles.load()
     config.addinivalue_line("markers", "harness_check(id): the Socket Harness check a test runs")
@@ -149,6 +158,31 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if target is not None:
         config.stash[server_key] = ServerUnderTest(target, _faults(config.option.server_faults))
+
+
+def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions:
+    """``options`` with the ``--server-protocol`` settings; for http-file without ``--server-root``, a fixture
+    tree made in a temporary directory (removed at the end of the session)."""
+    name = config.option.server_protocol
+    if name not in PROTOCOLS:
+        raise pytest.UsageError(f"--server-protocol: unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+    root, max_frame, banner = config.option.server_root, config.option.server_max_frame, config.option.server_banner
+    fields: dict[str, object] = {"protocol": name}
+    if root is not None:
+        if not os.path.isdir(root):
+            raise pytest.UsageError(f"--server-root {root}: no such directory")
+        fields["root"] = os.path.abspath(root)
+    elif name == "http-file":
+        from .checks.http import make_root
+
+        parent = tempfile.TemporaryDirectory(prefix="harness-root-")
+        config.add_cleanup(parent.cleanup)
+        fields["root"] = str(make_root(Path(parent.name)))
+    if max_frame is not None:
+        fields["max_frame"] = max_frame
+    if banner is not None:
+        fields["banner"] = banner.encode()
+    return dataclasses.replace(options, **fields)  # type: ignore[arg-type]
 
 
 def _faults(spec: str | None) -> Faults | None:

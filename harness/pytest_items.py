@@ -21,6 +21,7 @@ from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .checks.base import Check
 from .errors import StartupFailure
 from .net import parse_address
+from .protocols import protocol
 from .proxy import Faults, ProxiedView
 from .targets import ConnectTarget, SubprocessTarget, Target, names_port
 
@@ -74,14 +75,22 @@ def make_target(config: pytest.Config) -> Target | None:
     host = config.getoption("server_host")
     if command and connect:
         raise pytest.UsageError("--server-cmd and --server-connect exclude each other")
+    options: CheckOptions = config.stash[options_key]
+    transport = protocol(options.protocol).transport
     if connect:
-        return ConnectTarget(parse_address(connect), sequential=sequential)
+        return ConnectTarget(parse_address(connect), sequential=sequential, transport=transport)
     if not command:
         return None
     argv = shlex.split(command)
-    options: CheckOptions = config.stash[options_key]
     return SubprocessTarget(
-        argv, host, port=None if names_port(argv) else 0, grace=options.grace, sequential=sequential, name=command
+        argv,
+        host,
+        port=None if names_port(argv) else 0,
+        grace=options.grace,
+        sequential=sequential,
+        name=command,
+        transport=transport,
+        placeholders={"root": options.root} if options.root is not None else None,
     )
 
 
@@ -93,7 +102,7 @@ class HarnessCollector(pytest.Collector):
     """Collects one :class:`HarnessCheckItem` per check of the catalogue."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        for chk in catalogue():
+        for chk in catalogue(self.config.stash[options_key].protocol):
             yield HarnessCheckItem.from_parent(self, name=chk.id, check=chk)
 
 

@@ -35,6 +35,13 @@ def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         (["check", "--port", "8000"], "give one after --"),
         (["check", "--faults", "speed=9"], "bad fault 'speed=9'"),
         (["check", "--faults", "cut=reset@10"], "--faults takes faults that lose nothing"),
+        (["check", "--protocol", "gopher"], "invalid choice: 'gopher'"),
+        (["check", "--root", "."], "--root is an option of --protocol http-file, not of echo"),
+        (["check", "--protocol", "framed", "--banner", "hi"], "--banner is an option of --protocol greeting"),
+        (["check", "--protocol", "http-file", "--root", "/no/such/dir"], "--root /no/such/dir: no such directory"),
+        (["check", "--protocol", "framed", "--max-frame", "-1"], "--max-frame must be >= 0"),
+        (["check", "--protocol", "greeting", "--banner-file", "/no/such/file"], "--banner-file /no/such/file"),
+        (["check", "--protocol", "udp-echo", "--faults", "segments=1"], "the fault proxy carries TCP streams"),
         ([], "required"),
     ],
 )
@@ -63,6 +70,15 @@ def test_list_names_every_check_with_its_guarantee() -> None:
     assert done.returncode == 0
     for check_id in ("echo.fidelity", "conn.storm", "lifecycle.sigterm", "latency.nagle"):
         assert check_id in done.stdout
+    assert "framed." not in done.stdout
+
+
+def test_list_of_a_protocol_names_its_checks_and_the_lifecycle_ones() -> None:
+    done = harness("check", "--protocol", "framed", "--list")
+    assert done.returncode == 0
+    ids = {line.split()[0] for line in done.stdout.splitlines()}
+    assert {"framed.fidelity", "framed.oversize", "startup.ready", "lifecycle.sigterm"} <= ids
+    assert not any(i.startswith(("echo.", "conn.", "greeting.")) for i in ids), ids
 
 
 def test_a_correct_server_passes_and_reports_are_written(tmp_path: Path) -> None:

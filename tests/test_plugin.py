@@ -20,12 +20,12 @@ def pytest_in(directory: Path, *args: str, env: dict[str, str] | None = None) ->
 
 
 def test_server_cmd_runs_every_check_against_a_correct_server(tmp_path: Path) -> None:
-    from harness import REGISTRY
+    from harness import catalogue
 
     command = f"{sys.executable} -m servers.threaded --port {{port}}"
     collected = pytest_in(tmp_path, "--collect-only", "-q", "--server-cmd", command)
     items = [line for line in collected.stdout.splitlines() if line.startswith("socket-harness::")]
-    assert {item.split("::")[1] for item in items} == set(REGISTRY), collected.stdout
+    assert {item.split("::")[1] for item in items} == {c.id for c in catalogue()}, collected.stdout
     done = pytest_in(tmp_path, "-v", "-k", "fidelity or sigterm or startup", "--server-cmd", command)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "socket-harness::echo.fidelity PASSED" in done.stdout
@@ -38,6 +38,19 @@ def test_server_cmd_fails_a_broken_server_with_its_reproducer(tmp_path: Path) ->
     assert done.returncode == 1, done.stdout[-3000:]
     assert "echo.fidelity fail" in done.stdout
     assert "minimal reproducer" in done.stdout and "socket.create_connection" in done.stdout
+
+
+def test_server_protocol_runs_that_protocols_catalogue(tmp_path: Path) -> None:
+    from harness import catalogue
+
+    command = f"{sys.executable} {BROKEN / 'framed_one_per_recv.py'} {{port}}"
+    done = pytest_in(tmp_path, "-v", "--server-cmd", command, "--server-protocol", "framed", "-k", "framed")
+    ran = {line.split("::")[1].split()[0] for line in done.stdout.splitlines() if line.startswith("socket-harness::")}
+    assert ran == {c.id for c in catalogue("framed") if c.id.startswith("framed.")}, done.stdout[-3000:]
+    assert "socket-harness::framed.back-to-back FAILED" in done.stdout
+    assert done.returncode == 1
+    bad = pytest_in(tmp_path, "--server-cmd", command, "--server-protocol", "gopher")
+    assert bad.returncode == 4 and "unknown protocol 'gopher'" in bad.stderr, bad.stderr
 
 
 def test_server_faults_run_the_checks_through_the_fault_proxy(tmp_path: Path) -> None:
