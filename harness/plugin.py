@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from servers import ECHO_SERVERS
+
 from . import corpus, profiles
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
@@ -37,7 +39,7 @@ from .pytest_items import HarnessCollector, ServerUnderTest, make_target, option
 from .targets import Target
 from .targets import reference_target as _reference_target
 
-REFERENCE_SERVERS = ("sequential", "threaded", "selector")
+REFERENCE_SERVERS = ECHO_SERVERS
 MODES = ("inprocess", "subprocess")
 
 

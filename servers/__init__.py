@@ -25,6 +25,10 @@ REFERENCE_SERVERS: dict[str, str] = {
 }
 
 
+#: the echo servers (the other reference servers speak the other protocols of :mod:`harness.protocols`)
+ECHO_SERVERS = ("sequential", "threaded", "selector")
+
+
 def server_class(name: str) -> type[EchoServer]:
     """The reference server class called ``name``; raises ``KeyError`` listing the valid names."""
     if name not in REFERENCE_SERVERS:
@@ -33,4 +37,4 @@ def server_class(name: str) -> type[EchoServer]:
     return cls
 
 
-__all__ = ["REFERENCE_SERVERS", "server_class"]
+__all__ = ["ECHO_SERVERS", "REFERENCE_SERVERS", "server_class"]

@@ -16,9 +16,9 @@ from harness import InProcessTarget, Schedule, SubprocessTarget, echo_mismatch, 
 from harness.net import can_bind, connect
 from harness.process import ServerProcess
 from harness.waiting import poll_until
-from servers import REFERENCE_SERVERS, server_class
+from servers import ECHO_SERVERS, server_class
 
-NAMES = sorted(REFERENCE_SERVERS)
+NAMES = sorted(ECHO_SERVERS)
 
 
 def run_server(name: str, *args: str) -> ServerProcess:
