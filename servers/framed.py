@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import socket
 from collections.abc import Sequence
+from typing import Any
 
-from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, ServerSetupError, run_main
+from .base import DEFAULT_HOST, ServerSetupError, run_main
 from .threaded import ThreadedEchoServer
 
 HEADER_SIZE = 10
@@ -48,18 +49,12 @@ class FramedEchoServer(ThreadedEchoServer):
     """Echoes length-prefixed frames; see the module docstring."""
 
     def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = 0,
-        *,
-        sock: socket.socket | None = None,
-        grace: float = DEFAULT_GRACE,
-        backlog: int = DEFAULT_BACKLOG,
-        max_frame: int = DEFAULT_MAX_FRAME,
+        self, host: str = DEFAULT_HOST, port: int = 0, *, max_frame: int = DEFAULT_MAX_FRAME, **options: Any
     ) -> None:
+        """As :class:`~servers.threaded.ThreadedEchoServer` (``sock``, ``grace``, ``backlog``), plus max_frame."""
         if max_frame < 0:
             raise ValueError(f"max_frame must be >= 0, got {max_frame!r}")
-        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        super().__init__(host, port, **options)
         self.max_frame = max_frame
 
     def handle(self, conn: socket.socket) -> None:

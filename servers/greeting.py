@@ -13,8 +13,9 @@ import argparse
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, ServerSetupError, run_main
+from .base import DEFAULT_HOST, ServerSetupError, run_main
 from .threaded import ThreadedEchoServer
 
 DEFAULT_BANNER = b"Hello from the greeting server. Goodbye!\n"
@@ -25,16 +26,10 @@ class GreetingServer(ThreadedEchoServer):
     """Sends ``banner`` to every client, then closes cleanly; see the module docstring."""
 
     def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = 0,
-        *,
-        sock: socket.socket | None = None,
-        grace: float = DEFAULT_GRACE,
-        backlog: int = DEFAULT_BACKLOG,
-        banner: bytes = DEFAULT_BANNER,
+        self, host: str = DEFAULT_HOST, port: int = 0, *, banner: bytes = DEFAULT_BANNER, **options: Any
     ) -> None:
-        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        """As :class:`~servers.threaded.ThreadedEchoServer` (``sock``, ``grace``, ``backlog``), plus banner."""
+        super().__init__(host, port, **options)
         self.banner = banner
 
     def handle(self, conn: socket.socket) -> None:
