@@ -17,8 +17,9 @@ import selectors
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, EchoServer, run_main
+from .base import DEFAULT_HOST, EchoServer, run_main
 
 #: larger than any UDP payload (65535 - 8 B UDP header - 20 B IPv4 header = 65507; IPv6: 65527)
 MAX_DATAGRAM = 65535
@@ -48,16 +49,9 @@ class UDPEchoServer(EchoServer):
     #: bytes asked of each recvfrom: a whole datagram of any size
     recv_size = MAX_DATAGRAM
 
-    def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = 0,
-        *,
-        sock: socket.socket | None = None,
-        grace: float = DEFAULT_GRACE,
-        backlog: int = DEFAULT_BACKLOG,
-    ) -> None:
-        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, **options: Any) -> None:
+        """As :class:`~servers.base.EchoServer` (``sock``, ``grace``; ``backlog`` means nothing for UDP)."""
+        super().__init__(host, port, **options)
         raise_buffers(self.listener)
         self.echoed = 0  #: datagrams echoed so far
         self.dropped = 0  #: replies that could not be sent (dropped, as UDP allows)
