@@ -114,6 +114,21 @@ def close_quietly(sock: socket.socket) -> None:
         pass
 
 
+def discard_until_closed(conn: socket.socket, seconds: float, recv_size: int = 65536) -> None:
+    """Read and drop what the peer still sends until it closes, for at most ``seconds``; never raises.
+
+    Call it after ``shutdown(SHUT_WR)`` and before ``close()``: closing a socket with unread input sends RST,
+    which can destroy the end of what was sent before the peer has read it."""
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            if not conn.recv(recv_size):
+                return
+    except OSError:  # includes the timeout: the peer kept its side open too long
+        pass
+
+
 class EchoServer:
     """Base class: owns the listener and the stop machinery; subclasses implement :meth:`_serve`.
 

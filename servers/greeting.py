@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import socket
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from .base import DEFAULT_HOST, ServerSetupError, run_main
+from .base import DEFAULT_HOST, ServerSetupError, discard_until_closed, run_main
 from .threaded import ThreadedEchoServer
 
 DEFAULT_BANNER = b"Hello from the greeting server. Goodbye!\n"
@@ -37,13 +36,9 @@ class GreetingServer(ThreadedEchoServer):
         try:
             conn.sendall(self.banner)
             conn.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER
-            while (left := deadline - time.monotonic()) > 0:
-                conn.settimeout(left)
-                if not conn.recv(self.recv_size):
-                    return
-        except OSError:  # includes the timeout: the client kept its side open too long
-            pass
+        except OSError:  # the client is gone
+            return
+        discard_until_closed(conn, LINGER, self.recv_size)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

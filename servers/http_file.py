@@ -38,8 +38,9 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, ServerSetupError, run_main
+from .base import DEFAULT_HOST, ServerSetupError, discard_until_closed, run_main
 from .threaded import ThreadedEchoServer
 
 MAX_REQUEST_LINE = 8 * 1024  #: longest request line accepted (bytes, without CRLF): longer is 414
@@ -167,20 +168,20 @@ class HTTPFileServer(ThreadedEchoServer):
         host: str = DEFAULT_HOST,
         port: int = 0,
         *,
-        sock: socket.socket | None = None,
-        grace: float = DEFAULT_GRACE,
-        backlog: int = DEFAULT_BACKLOG,
         root: str | os.PathLike[str] = ".",
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        **options: Any,
     ) -> None:
+        """As :class:`~servers.threaded.ThreadedEchoServer` (``sock``, ``grace``, ``backlog``), plus the
+        directory served and the seconds a client has to send its request head."""
         real = os.path.realpath(root)
         if not os.path.isdir(real):
-            if sock is not None:
-                sock.close()
+            if options.get("sock") is not None:
+                options["sock"].close()
             raise ServerSetupError(f"--root {os.fspath(root)!r} is not a directory")
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be > 0 seconds, got {request_timeout!r}")
-        super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        super().__init__(host, port, **options)
         self.root = real
         self.request_timeout = request_timeout
 
@@ -195,7 +196,7 @@ class HTTPFileServer(ThreadedEchoServer):
             except HTTPError as exc:
                 self.send_error(conn, exc.status, exc.headers)
             conn.shutdown(socket.SHUT_WR)
-            self.discard_input(conn)
+            discard_until_closed(conn, LINGER, CHUNK)
         except OSError:  # reset, broken pipe, send timeout: this client is gone
             pass
 
@@ -271,17 +272,6 @@ class HTTPFileServer(ThreadedEchoServer):
         fields = {**headers, "Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body))}
         conn.settimeout(SEND_TIMEOUT)
         conn.sendall(head(status, fields) + body)
-
-    def discard_input(self, conn: socket.socket) -> None:
-        """Read and drop what the client still sends until it closes, for at most ``LINGER`` seconds."""
-        deadline = time.monotonic() + LINGER
-        try:
-            while (left := deadline - time.monotonic()) > 0:
-                conn.settimeout(left)
-                if not conn.recv(CHUNK):
-                    return
-        except OSError:  # includes the timeout
-            pass
 
     # -- command line ------------------------------------------------------------------------------------
     @classmethod
