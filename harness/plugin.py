@@ -222,9 +222,12 @@ def refused_address() -> Iterator[Address]:
         yield address
 
 
-def make_reference_target(name: str, mode: str, grace: float = 5.0) -> Target:
-    """Reference server ``name`` as an in-process (``inprocess``) or ``subprocess`` target."""
-    return _reference_target(name, mode, grace=grace)
+def make_reference_target(
+    name: str, mode: str, grace: float = 5.0, server_options: dict[str, object] | None = None
+) -> Target:
+    """Reference server ``name`` as an in-process (``inprocess``) or ``subprocess`` target, constructed with
+    ``server_options`` (e.g. ``{"root": DIR}`` for ``http_file``)."""
+    return _reference_target(name, mode, grace=grace, server_options=server_options)
 
 
 def assert_clean_stop(target: Target) -> None:
@@ -251,10 +254,12 @@ def reference_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def running_reference_target(name: str, mode: str, grace: float = 5.0) -> Iterator[Target]:
-    """Start reference server ``name`` in ``mode``; on leaving, assert a clean stop (if the block did not
-    fail) and always release it."""
-    target = make_reference_target(name, mode, grace)
+def running_reference_target(
+    name: str, mode: str, grace: float = 5.0, server_options: dict[str, object] | None = None
+) -> Iterator[Target]:
+    """Start reference server ``name`` in ``mode`` (with ``server_options``); on leaving, assert a clean stop
+    (if the block did not fail) and always release it."""
+    target = make_reference_target(name, mode, grace, server_options)
     target.start()
     try:
         yield target

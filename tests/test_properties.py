@@ -1,9 +1,10 @@
-"""Every Hypothesis property, run against every reference server it applies to, in-process and as a
-subprocess (the ``reference_target`` fixture: 3 servers x 2 modes)."""
+"""Every Hypothesis property, run against every reference server it applies to: the echo servers in-process
+and as a subprocess (the ``reference_target`` fixture: 3 servers x 2 modes), the other protocols' servers as
+a subprocess. ``tox -e fuzz`` runs the subprocess ones with the fuzz profile."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -53,3 +54,42 @@ def test_backpressure_memory_is_bounded_for_the_selector_server(
         assert result.verdict is Verdict.PASS, result.message
         growth_kib = int(result.message.split("grew ")[1].split()[0])
         assert growth_kib < 4 * 1024, result.message
+
+
+#: the property checks (Hypothesis) of the other protocols, each against its reference server as a subprocess
+PROTOCOL_PROPERTIES = {
+    "framed": ["framed.fidelity"],
+    "greeting": ["greeting.banner"],
+    "http-file": ["http.not-found", "http.bad-request", "http.split", "http.traversal"],
+    "udp-echo": ["udp.fidelity", "udp.clients"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(PROTOCOL_PROPERTIES), ids=lambda p: f"{p}-subprocess")
+def protocol_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Target, dict[str, object]]]:
+    """Each other protocol's reference server as a subprocess (http-file: serving a fixture tree), with the
+    check options that describe it."""
+    from harness.checks.http import make_root
+    from harness.plugin import running_reference_target
+    from harness.protocols import protocol
+
+    name = request.param
+    options: dict[str, object] = {"protocol": name}
+    server_options: dict[str, object] = {}
+    if name == "http-file":
+        root = str(make_root(tmp_path_factory.mktemp("served")))
+        options["root"] = server_options["root"] = root
+    with running_reference_target(protocol(name).servers[0], "subprocess", server_options=server_options) as target:
+        yield name, target, options
+
+
+def test_protocol_reference_server_passes_its_properties(
+    protocol_server: tuple[str, Target, dict[str, object]], run_harness_check: Callable[..., CheckResult]
+) -> None:
+    name, target, options = protocol_server
+    for check_id in PROTOCOL_PROPERTIES[name]:
+        result = run_harness_check(check_id, target, **options)
+        assert result.verdict is Verdict.PASS, f"{check_id}: {result.message}\n{result.reproducer or ''}"
+    assert target.alive()
