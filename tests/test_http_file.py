@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from harness.checks import CheckOptions, Verdict, catalogue, run_check
 from harness.checks.base import REGISTRY
-from harness.checks.http import JPEG, PNG, SECRET, fetch, make_root, request_bytes, scan_root, traversal_paths
+from harness.checks.http import traversal_paths
+from harness.httpclient import fetch, request_bytes
+from harness.httproot import JPEG, PNG, SECRET, make_root, scan_root
 from harness.runner import check_target
 from harness.targets import SubprocessTarget, reference_target
 from servers.base import ServerSetupError
