@@ -23,12 +23,13 @@ def tally(reports: Sequence[TargetReport]) -> dict[str, int]:
 
 
 def to_json(reports: Sequence[TargetReport]) -> str:
-    """Every check's id, verdict, duration, message, reproducer and the server's stderr tail."""
+    """Every check's id, verdict, duration, message, reproducer and the server's protocol and stderr tail."""
     data = {
         "summary": tally(reports),
         "servers": [
             {
                 "server": r.name,
+                "protocol": r.protocol,
                 "stderr_tail": r.stderr_tail,
                 "checks": [
                     {

@@ -21,6 +21,7 @@ class TargetReport:
     name: str
     results: list[CheckResult] = field(default_factory=list)
     stderr_tail: str = ""
+    protocol: str = "echo"  #: the protocol the server was checked for
 
     def failed(self, strict: bool = False) -> bool:
         """True if a check failed (or warned, when ``strict``), or the harness could not run one."""
@@ -54,7 +55,8 @@ def check_target(
 
     With ``faults``, every check but the lifecycle ones talks to the server through a
     :class:`~harness.proxy.FaultProxy` with those faults (lifecycle checks stop and restart the server itself)."""
-    report = TargetReport(target.name if faults is None else f"{target.name} through faults: {faults.describe()}")
+    name = target.name if faults is None else f"{target.name} through faults: {faults.describe()}"
+    report = TargetReport(name, protocol=options.protocol)
     chosen = list(checks) if checks is not None else catalogue(options.protocol)
 
     def record(result: CheckResult) -> None:

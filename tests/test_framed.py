@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def test_reference_framed_server_passes_everything(tmp_path: Path) -> None:
     )
     assert {c["verdict"] for c in checks.values()} == {"pass"}, stdout
     assert set(checks) == {c.id for c in catalogue("framed")}
+    assert json.loads((tmp_path / "report.json").read_text())["servers"][0]["protocol"] == "framed"
     assert status == 0
 
 
