@@ -7,7 +7,6 @@ opens its own connection.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +26,9 @@ from harness.runner import check_target
 from harness.targets import SubprocessTarget, reference_target
 from servers.base import ServerSetupError
 from servers.http_file import HTTPError, HTTPFileServer, content_type, parse_request_line, percent_decode, resolve
+
+from .test_zoo import QUICK
+from .test_zoo import run_cli as zoo_run_cli
 
 HERE = Path(__file__).parent
 PY = sys.executable
@@ -288,17 +290,7 @@ def test_hypothesis_alone_finds_the_encoded_traversal(tree: Path) -> None:
 
 
 def run_cli(command: list[str], *opts: str, tmp_path: Path) -> tuple[int, dict[str, dict[str, str]], str]:
-    report = tmp_path / "report.json"
-    done = subprocess.run(
-        [PY, "-m", "harness", "check", "--protocol", "http-file", *opts, "--json", str(report), "--", *command],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert "Traceback" not in done.stderr, done.stderr
-    checks = {c["id"]: c for c in json.loads(report.read_text())["servers"][0]["checks"]}
-    return done.returncode, checks, done.stdout
-
-
-QUICK = ["--examples", "10", "--grace", "2", "--startup-timeout", "5", "--timeout", "3", "--idle", "1"]
+    return zoo_run_cli(command, "--protocol", "http-file", *opts, tmp_path=tmp_path)
 
 
 def test_cli_reference_server_on_ipv6_with_the_fixture_tree(tmp_path: Path) -> None:
@@ -326,3 +318,13 @@ def test_cli_with_a_users_root(tmp_path: Path) -> None:
     command = [PY, "-m", "servers.http_file", "--port", "{port}", "--root", "{root}"]
     status, checks, stdout = run_cli(command, "--root", str(www), "--only", "http.get", *QUICK, tmp_path=tmp_path)
     assert status == 0 and "2 files served" in checks["http.get"]["message"], stdout
+
+
+def test_pythons_http_server_follows_a_symlink_out_of_its_directory(tmp_path: Path) -> None:
+    """A well-known third-party server: CPython's ``http.server`` serves what a symlink inside its directory
+    points to, wherever that is (its documentation warns that it implements only basic security checks)."""
+    command = [PY, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "{root}"]
+    status, checks, stdout = run_cli(command, "--only", "http.traversal", *QUICK, tmp_path=tmp_path)
+    result = checks["http.traversal"]
+    assert status == 1 and result["verdict"] == "fail", stdout
+    assert "through the symlink" in result["message"], result["message"]
