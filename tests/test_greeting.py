@@ -15,7 +15,7 @@ from .test_zoo import QUICK, broken, broken_scripts, run_cli
 #: name -> (check id that must catch it, words its explanation must contain)
 BROKEN = {
     "greeting_never_closes": ("greeting.banner", "must close after its banner"),
-    "greeting_close_unread": ("greeting.client-talks", "reset (RST)"),
+    "greeting_close_unread": ("greeting.client-talks", "closes with unread input sends RST"),
     "greeting_partial_send": ("greeting.banner", "of the banner's 1048576 B arrived"),
     "greeting_one_at_a_time": ("greeting.concurrent", "a new client was not served"),
 }
