@@ -103,3 +103,16 @@ def test_server_echoes_frames_split_anywhere() -> None:
         server.shutdown()
         thread.join(5)
     assert got == stream
+
+
+def test_a_server_that_exits_at_once_on_sigterm_loses_the_frames_in_flight(tmp_path: Path) -> None:
+    """framed_no_limit stops at once on SIGTERM (the broken scripts' contract): the frames streaming through
+    it are cut off, which lifecycle.sigterm reports; the reference server passes the same check."""
+    options = ["--protocol", "framed", "--only", "lifecycle.sigterm", *QUICK]
+    status, checks, stdout = run_cli(broken("framed_no_limit"), *options, tmp_path=tmp_path)
+    result = checks["lifecycle.sigterm"]
+    assert result["verdict"] == "fail" and "lost its frames" in result["message"], result["message"]
+    status, checks, stdout = run_cli(
+        ["python3", "-m", "servers.framed", "--port", "{port}"], *options, tmp_path=tmp_path
+    )
+    assert status == 0 and "got all its frames" in checks["lifecycle.sigterm"]["message"], stdout

@@ -328,3 +328,15 @@ def test_pythons_http_server_follows_a_symlink_out_of_its_directory(tmp_path: Pa
     result = checks["http.traversal"]
     assert status == 1 and result["verdict"] == "fail", stdout
     assert "through the symlink" in result["message"], result["message"]
+
+
+def test_a_download_in_flight_survives_sigterm_only_on_a_draining_server(tmp_path: Path) -> None:
+    """lifecycle.sigterm downloads the largest file while the server is told to stop: the reference server
+    finishes it; CPython's http.server dies at once and cuts it off."""
+    reference = [PY, "-m", "servers.http_file", "--port", "{port}", "--root", "{root}"]
+    status, checks, stdout = run_cli(reference, "--only", "lifecycle.sigterm", *QUICK, tmp_path=tmp_path)
+    assert status == 0 and "got all its download of /large.bin" in checks["lifecycle.sigterm"]["message"], stdout
+    stdlib = [PY, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "{root}"]
+    status, checks, stdout = run_cli(stdlib, "--only", "lifecycle.sigterm", *QUICK, tmp_path=tmp_path)
+    result = checks["lifecycle.sigterm"]
+    assert status == 1 and "lost its download of /large.bin" in result["message"], result["message"]

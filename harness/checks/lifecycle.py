@@ -6,13 +6,17 @@ one aspect of that observation; the target is started again afterwards so later 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import sysinfo
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning, StartupFailure
+from ..httpclient import Reply, fetch, request_bytes
+from ..httproot import scan_root
 from ..net import Address, can_bind, connect, format_address
 from ..process import StopReport
 from ..protocols import PROTOCOLS, TCP, protocol
@@ -20,6 +24,8 @@ from ..strategies import KiB, PayloadSpec
 from ..targets import InProcessTarget, SubprocessTarget, Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch
 from .base import CheckOptions, Verdict, check
+from .framed import frame, frames_problem
+from .http import file_problem
 
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -30,7 +36,8 @@ class ShutdownObservation:
 
     address: Address
     report: StopReport | None = None
-    inflight_problem: str | None = None  #: None: the in-flight echo completed
+    inflight_problem: str | None = None  #: None: the exchange in flight completed
+    inflight_what: str = "its echo"  #: what the client in flight was getting
     port_after: str = "refused"  #: "refused", "accepted" or "timeout"
     stderr: str = ""
     threads_left: list[str] = field(default_factory=list)
@@ -64,16 +71,13 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
     threads_before = {t.name for t in threading.enumerate()}
     in_process = isinstance(target, InProcessTarget)
     obs.fds_before = target.fd_count() if in_process else None
-    if options.protocol == "echo":
-        _stop_mid_stream(target, options, obs)
+    stop_mid_exchange = IN_FLIGHT.get(options.protocol)
+    if stop_mid_exchange is not None:
+        stop_mid_exchange(target, options, obs)
         if obs.error:
             return obs
-    else:  # other protocols: the server is stopped with no client in the middle of an exchange
-        signalled = time.monotonic()
-        obs.report = target.terminate()
-        obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else "refused"
-        if isinstance(target, SubprocessTarget):
-            obs.lingering = target.leftovers(max(0.0, signalled + options.grace - time.monotonic()))
+    else:  # greeting, udp-echo: the server is stopped with no client in the middle of an exchange
+        _terminate(target, options, obs)
     target.close()
     obs.stderr = _stderr_of(target)
     obs.rebind_problem = can_bind(obs.address)
@@ -88,15 +92,48 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
     return obs
 
 
-def _stop_mid_stream(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
-    """Stop ``target`` with SIGTERM while a client streams through it; record what happened in ``obs``."""
+def _stop_mid_echo(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
+    """Echo: SIGTERM while a client streams 1 MiB through the server (after a 256 KiB echo)."""
     first = PayloadSpec(256 * KiB, "random", 1).build()
     rest = PayloadSpec(1024 * KiB, "random", 2).build()
+    _stop_mid_stream(target, options, obs, first, rest, lambda ex: echo_mismatch(rest, ex))
+
+
+def _stop_mid_frames(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
+    """Framed: SIGTERM while a client streams 32 frames of 32 KiB (after one frame of 64 KiB)."""
+    size = max(0, min(32 * KiB, options.max_frame))
+    first_body = PayloadSpec(max(0, min(64 * KiB, options.max_frame)), "random", 1).build()
+    bodies = [PayloadSpec(size, "random", n).build() for n in range(2, 34)]
+    obs.inflight_what = "its frames"
+    _stop_mid_stream(
+        target,
+        options,
+        obs,
+        frame(first_body),
+        b"".join(map(frame, bodies)),
+        lambda ex: frames_problem(bodies, ex, want_eof=False),
+        lambda ex: frames_problem([first_body], ex, want_eof=False),
+    )
+
+
+def _stop_mid_stream(
+    target: Target,
+    options: CheckOptions,
+    obs: ShutdownObservation,
+    first: bytes,
+    rest: bytes,
+    judge: Callable[[Exchange], str | None],
+    judge_first: Callable[[Exchange], str | None] | None = None,
+) -> None:
+    """Exchange ``first``, then stop ``target`` with SIGTERM while ``rest`` streams through it (then the
+    client half-closes); ``judge`` says what is wrong with what came back of ``rest`` (None: nothing).
+    Records what happened in ``obs``."""
     sock = connect(obs.address, options.timeout)
     try:
         ex = drive([sock], [Schedule(first, half_close=False)], options.timeout, options.idle)[0]
-        if echo_mismatch(first, ex):
-            obs.error = f"the echo failed before the shutdown even began: {echo_mismatch(first, ex)}"
+        problem = (judge_first or (lambda e: echo_mismatch(first, e)))(ex)
+        if problem:
+            obs.error = f"the exchange failed before the shutdown even began: {problem}"
             return
         # The rest streams in the background while the server is told to stop; the port is probed the
         # moment the server's own process is gone. A correct server exits only after draining, so the
@@ -108,21 +145,71 @@ def _stop_mid_stream(target: Target, options: CheckOptions, obs: ShutdownObserva
             daemon=True,
         )
         streamer.start()
-        signalled = time.monotonic()
-        obs.report = target.terminate()
-        obs.port_after = _probe(obs.address, options)
-        streamer.join(options.grace + options.timeout + 1)
-        if isinstance(target, SubprocessTarget):
-            obs.lingering = target.leftovers(max(0.0, signalled + options.grace - time.monotonic()))
+        _terminate(target, options, obs, lambda: streamer.join(options.grace + options.timeout + 1))
         if not streamed:
             obs.inflight_problem = "the client mid-stream never finished"
         else:
-            problem = echo_mismatch(rest, streamed[0])
+            problem = judge(streamed[0])
             if problem is None and not streamed[0].eof:
-                problem = f"the echo completed but the connection ended with: {streamed[0].outcome()}"
+                problem = f"everything came back but the connection ended with: {streamed[0].outcome()}"
             obs.inflight_problem = problem
     finally:
         sock.close()
+
+
+def _stop_mid_download(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
+    """http-file: SIGTERM while a client downloads the largest file of the root (skipped without a root)."""
+    if options.root is None or not os.path.isdir(options.root):
+        return _terminate(target, options, obs)
+    view = scan_root(options.root)
+    item = view.largest or (view.sample[0] if view.sample else None)
+    if item is None:
+        return _terminate(target, options, obs)
+    obs.inflight_what = f"its download of {item.url} ({item.size:,} B)"
+    sent, signalled = threading.Event(), threading.Event()
+    replies: list[Reply] = []
+
+    def download() -> None:
+        def hold() -> None:  # read nothing until the stop signal is on its way: the download is in flight
+            sent.set()
+            signalled.wait(options.timeout)
+
+        request = request_bytes("GET", item.url, obs.address)
+        limit = item.size + 64 * KiB
+        timeout = options.grace + options.timeout
+        replies.append(fetch(obs.address, request, options, limit=limit, timeout=timeout, after_send=hold))
+
+    downloader = threading.Thread(target=download, daemon=True)
+    downloader.start()
+    sent.wait(options.timeout)
+    signalled.set()
+    _terminate(target, options, obs, lambda: downloader.join(options.grace + options.timeout + 1))
+    if not replies:
+        obs.inflight_problem = "the download never finished"
+    else:
+        obs.inflight_problem = file_problem(replies[0], item.data())
+
+
+def _terminate(
+    target: Target, options: CheckOptions, obs: ShutdownObservation, then: Callable[[], None] | None = None
+) -> None:
+    """SIGTERM ``target`` and wait for it (the grace); probe its port (TCP) at once; run ``then`` (e.g. wait
+    for the client in flight); note which processes of its group are left when the grace has passed."""
+    signalled = time.monotonic()
+    obs.report = target.terminate()
+    obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else "refused"
+    if then is not None:
+        then()
+    if isinstance(target, SubprocessTarget):
+        obs.lingering = target.leftovers(max(0.0, signalled + options.grace - time.monotonic()))
+
+
+#: how each protocol keeps a client busy while the server is told to stop (others: no client at all)
+IN_FLIGHT: dict[str, Callable[[Target, CheckOptions, ShutdownObservation], None]] = {
+    "echo": _stop_mid_echo,
+    "framed": _stop_mid_frames,
+    "http-file": _stop_mid_download,
+}
 
 
 def _probe(address: Address, options: CheckOptions) -> str:
@@ -166,7 +253,8 @@ def startup_ready(target: Target, options: CheckOptions) -> str:
 
 @check(
     "lifecycle.sigterm",
-    "on SIGTERM the in-flight echo (echo protocol) completes and the server exits cleanly within the grace",
+    "on SIGTERM the exchange in flight (an echo, frames, a download) completes and the server exits cleanly "
+    "within the grace",
     protocols=tuple(PROTOCOLS),
 )
 def sigterm(target: Target, options: CheckOptions) -> str:
@@ -184,12 +272,12 @@ def sigterm(target: Target, options: CheckOptions) -> str:
             "(expected 0, 143, or death by SIGTERM itself)"
         )
     if obs.inflight_problem:
-        raise ServerFault(f"a client mid-stream during the shutdown lost its echo: {obs.inflight_problem}")
+        raise ServerFault(f"a client mid-stream during the shutdown lost {obs.inflight_what}: {obs.inflight_problem}")
     if obs.threads_left:
         raise ServerFault(f"threads left running after shutdown: {', '.join(obs.threads_left)}")
     if obs.fds_before is not None and obs.fds_after is not None and obs.fds_after > obs.fds_before:
         raise ServerFault(f"descriptors left open after shutdown: {obs.fds_before} before, {obs.fds_after} after")
-    inflight = "; the client mid-stream got all its echo" if options.protocol == "echo" else ""
+    inflight = f"; the client mid-stream got all {obs.inflight_what}" if options.protocol in IN_FLIGHT else ""
     return f"exited {report.returncode} in {report.seconds:.2f}s{inflight}"
 
 
