@@ -356,7 +356,10 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        print(f"listening on {format_address(server.address)}", flush=True)
+        # one write for the whole line: with PYTHONUNBUFFERED, print() would write the text and the newline
+        # separately, and a reader could see the line without its end
+        sys.stdout.write(f"listening on {format_address(server.address)}\n")
+        sys.stdout.flush()
     except OSError:  # stdout closed: serving matters more than the announcement
         pass
     server.serve_forever()
