@@ -306,6 +306,17 @@ def _reference_options(args: argparse.Namespace, options: CheckOptions) -> dict[
     return {}
 
 
+ROOT_NEEDED = (
+    "--protocol http-file: say which directory your server serves: --root DIR (e.g. --root . for the "
+    "current directory), or put {root} in COMMAND to have it serve a fixture tree the harness makes"
+)
+
+
+def names_root(command: Sequence[str]) -> bool:
+    """True when a server command is told the directory it serves through ``{root}`` in its arguments."""
+    return any("{root}" in arg for arg in command)
+
+
 def protocol_options(args: argparse.Namespace) -> dict[str, object]:
     """The :class:`CheckOptions` fields of the protocol options; :class:`UsageError` for a bad or misplaced one."""
     belongs = {"root": "http-file", "max_frame": "framed", "banner": "greeting", "banner_file": "greeting"}
@@ -379,6 +390,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     fields = protocol_options(args)
+    command = _server_command(args)
+    if args.protocol == "http-file" and command and args.root is None and not names_root(command):
+        raise UsageError(ROOT_NEEDED)
     if faults is not None and protocol(args.protocol).transport != "tcp":
         raise UsageError(f"--faults: the fault proxy carries TCP streams; {args.protocol} is not one")
     checks = select(args.only, args.protocol)

@@ -177,6 +177,13 @@ def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions
     elif name == "http-file":
         from .checks.http import make_root
 
+        command = config.option.server_cmd
+        if command and "{root}" not in command:
+            raise pytest.UsageError(
+                "--server-protocol http-file: say which directory the server serves: --server-root DIR, or put "
+                "{root} in --server-cmd to have it serve a fixture tree the harness makes"
+            )
+
         parent = tempfile.TemporaryDirectory(prefix="harness-root-")
         config.add_cleanup(parent.cleanup)
         fields["root"] = str(make_root(Path(parent.name)))

@@ -42,6 +42,7 @@ def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         (["check", "--protocol", "framed", "--max-frame", "-1"], "--max-frame must be >= 0"),
         (["check", "--protocol", "greeting", "--banner-file", "/no/such/file"], "--banner-file /no/such/file"),
         (["check", "--protocol", "udp-echo", "--faults", "segments=1"], "the fault proxy carries TCP streams"),
+        (["check", "--protocol", "http-file", "--", "python3", "web.py", "{port}"], "say which directory your server"),
         ([], "required"),
     ],
 )

@@ -51,6 +51,8 @@ def test_server_protocol_runs_that_protocols_catalogue(tmp_path: Path) -> None:
     assert done.returncode == 1
     bad = pytest_in(tmp_path, "--server-cmd", command, "--server-protocol", "gopher")
     assert bad.returncode == 4 and "unknown protocol 'gopher'" in bad.stderr, bad.stderr
+    rootless = pytest_in(tmp_path, "--server-cmd", "python3 web.py {port}", "--server-protocol", "http-file")
+    assert rootless.returncode == 4 and "--server-root DIR" in rootless.stderr, rootless.stderr
 
 
 def test_server_faults_run_the_checks_through_the_fault_proxy(tmp_path: Path) -> None:
