@@ -28,6 +28,7 @@ from servers.base import ServerSetupError
 from servers.http_file import HTTPError, HTTPFileServer, content_type, parse_request_line, percent_decode, resolve
 
 from .test_zoo import QUICK
+from .test_zoo import broken as zoo_broken
 from .test_zoo import run_cli as zoo_run_cli
 
 HERE = Path(__file__).parent
@@ -235,7 +236,8 @@ def test_no_root_skips_with_a_reason() -> None:
 
 
 def broken(script: str) -> list[str]:
-    return [PY, str(HERE / "broken" / f"{script}.py"), "{port}", "{root}"]
+    """Broken script ``script`` told the port and the directory to serve."""
+    return [*zoo_broken(script), "{root}"]
 
 
 #: script -> (check id, verdict, words the explanation must contain)

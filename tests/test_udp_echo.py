@@ -4,7 +4,6 @@ with that check's verdict; the reference server passes the whole catalogue with 
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import socket
@@ -34,6 +33,9 @@ from harness.runner import check_target
 from harness.strategies import PayloadSpec, payload_specs
 from harness.targets import InProcessTarget, SubprocessTarget, reference_target
 from servers.udp_echo import UDPEchoServer
+
+from .test_zoo import broken
+from .test_zoo import run_cli as zoo_run_cli
 
 HERE = Path(__file__).parent
 PY = sys.executable
@@ -289,10 +291,6 @@ def test_the_in_process_reference_server_passes(host: str, check_id: str) -> Non
 # -- the zoo ---------------------------------------------------------------------------------------------------
 
 
-def broken(script: str) -> list[str]:
-    return [PY, str(HERE / "broken" / f"{script}.py"), "{port}"]
-
-
 #: script -> (check id, verdict, words the explanation must contain, examples)
 BROKEN = {
     "udp_recvfrom_1024": ("udp.fidelity", Verdict.FAIL, "came back as 1024 B", 10),
@@ -359,19 +357,12 @@ def test_the_catalogue_holds_no_tcp_only_check() -> None:
 # -- the command line ------------------------------------------------------------------------------------------
 
 
-def run_cli(*args: str, tmp_path: Path) -> tuple[int, dict[str, dict[str, str]], str]:
-    report = tmp_path / "report.json"
-    done = subprocess.run(
-        [PY, "-m", "harness", "check", "--protocol", "udp-echo", "--json", str(report), *args],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert "Traceback" not in done.stderr, done.stderr
-    checks = {c["id"]: c for c in json.loads(report.read_text())["servers"][0]["checks"]}
-    return done.returncode, checks, done.stdout
+def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dict[str, dict[str, str]], str]:
+    return zoo_run_cli(command, "--protocol", "udp-echo", *options, tmp_path=tmp_path)
 
 
 def test_cli_checks_the_udp_reference_server_by_default(tmp_path: Path) -> None:
-    status, checks, stdout = run_cli(tmp_path=tmp_path)
+    status, checks, stdout = run_cli([], tmp_path=tmp_path)
     assert status == 0, stdout
     assert {"udp.fidelity", "udp.clients", "udp.garbage", "lifecycle.sigterm"} <= set(checks)
     assert all(c["verdict"] == "pass" for c in checks.values()), stdout
@@ -379,8 +370,8 @@ def test_cli_checks_the_udp_reference_server_by_default(tmp_path: Path) -> None:
 
 def test_cli_fails_a_truncating_server_with_a_reproducer(tmp_path: Path) -> None:
     status, checks, stdout = run_cli(
-        "--host", "::1" if _ipv6_loopback() else "127.0.0.1", "--only", "udp.fidelity", "--idle", "1",
-        "--", *broken("udp_recvfrom_1024"), tmp_path=tmp_path,
+        broken("udp_recvfrom_1024"), "--host", "::1" if _ipv6_loopback() else "127.0.0.1", "--only",
+        "udp.fidelity", "--idle", "1", tmp_path=tmp_path,
     )  # fmt: skip
     assert status == 1, stdout
     assert checks["udp.fidelity"]["verdict"] == "fail"
