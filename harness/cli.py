@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,11 +24,12 @@ from types import FrameType
 from . import bench, corpus, process, profiles, reports
 from .checks import Check, CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
+from .httproot import fixture_root
 from .net import LOOPBACK_HOSTS, parse_address
 from .protocols import PROTOCOLS, protocol
 from .proxy import Faults, lossless_faults
 from .runner import TargetReport, check_target, select
-from .targets import ConnectTarget, SubprocessTarget, Target, names_port, reference_target
+from .targets import ConnectTarget, SubprocessTarget, Target, names_placeholder, names_port, reference_target
 
 EPILOG = """\
 examples:
@@ -312,11 +312,6 @@ ROOT_NEEDED = (
 )
 
 
-def names_root(command: Sequence[str]) -> bool:
-    """True when a server command is told the directory it serves through ``{root}`` in its arguments."""
-    return any("{root}" in arg for arg in command)
-
-
 def protocol_options(args: argparse.Namespace) -> dict[str, object]:
     """The :class:`CheckOptions` fields of the protocol options; :class:`UsageError` for a bad or misplaced one."""
     belongs = {"root": "http-file", "max_frame": "framed", "banner": "greeting", "banner_file": "greeting"}
@@ -350,10 +345,8 @@ def served_root(options: CheckOptions) -> Iterator[CheckOptions]:
     if options.protocol != "http-file" or options.root is not None:
         yield options
         return
-    from .checks.http import make_root
-
-    with tempfile.TemporaryDirectory(prefix="harness-root-") as parent:
-        yield dataclasses.replace(options, root=str(make_root(Path(parent))))
+    with fixture_root() as root:
+        yield dataclasses.replace(options, root=root)
 
 
 def print_catalogue(protocol: str = "echo") -> None:
@@ -391,7 +384,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise UsageError(str(exc)) from None
     fields = protocol_options(args)
     command = _server_command(args)
-    if args.protocol == "http-file" and command and args.root is None and not names_root(command):
+    if args.protocol == "http-file" and command and args.root is None and not names_placeholder(command, "root"):
         raise UsageError(ROOT_NEEDED)
     if faults is not None and protocol(args.protocol).transport != "tcp":
         raise UsageError(f"--faults: the fault proxy carries TCP streams; {args.protocol} is not one")

@@ -14,9 +14,11 @@ file, names that need percent-encoding, symlinks pointing outside) for when the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import random
 import stat
+import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +56,13 @@ JPEG = base64.b64decode(
 )
 SECRET = b"TOP SECRET: this file is outside the served root; a server that sends it has a path traversal hole.\n"
 LARGE_SIZE = 8 * MiB
+
+
+@contextlib.contextmanager
+def fixture_root() -> Iterator[str]:
+    """A :func:`make_root` tree in a temporary directory, removed when the block ends; yields the root."""
+    with tempfile.TemporaryDirectory(prefix="harness-root-") as parent:
+        yield str(make_root(Path(parent)))
 
 
 def make_root(parent: Path) -> Path:

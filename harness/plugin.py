@@ -19,10 +19,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -31,12 +30,13 @@ from servers import ECHO_SERVERS
 from . import corpus, profiles
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
+from .httproot import fixture_root
 from .net import Address
 from .net import refused_address as _refused_address
 from .protocols import PROTOCOLS
 from .proxy import Faults, lossless_faults
 from .pytest_items import HarnessCollector, ServerUnderTest, make_target, options_key, server_key
-from .targets import Target
+from .targets import Target, names_placeholder
 from .targets import reference_target as _reference_target
 
 REFERENCE_SERVERS = ECHO_SERVERS
@@ -175,18 +175,15 @@ def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions
             raise pytest.UsageError(f"--server-root {root}: no such directory")
         fields["root"] = os.path.abspath(root)
     elif name == "http-file":
-        from .checks.http import make_root
-
         command = config.option.server_cmd
-        if command and "{root}" not in command:
+        if command and not names_placeholder(shlex.split(command), "root"):
             raise pytest.UsageError(
                 "--server-protocol http-file: say which directory the server serves: --server-root DIR, or put "
                 "{root} in --server-cmd to have it serve a fixture tree the harness makes"
             )
-
-        parent = tempfile.TemporaryDirectory(prefix="harness-root-")
-        config.add_cleanup(parent.cleanup)
-        fields["root"] = str(make_root(Path(parent.name)))
+        stack = contextlib.ExitStack()
+        config.add_cleanup(stack.close)
+        fields["root"] = stack.enter_context(fixture_root())
     if max_frame is not None:
         fields["max_frame"] = max_frame
     if banner is not None:

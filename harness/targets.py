@@ -23,6 +23,7 @@ from . import sysinfo
 from .errors import HarnessError, StartupFailure
 from .net import Address, connect, family_of, format_address, free_port, make_listener
 from .process import ServerProcess, StopReport
+from .protocols import PROTOCOLS
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
 DEFAULT_GRACE = 5.0
@@ -325,9 +326,14 @@ def announced_port(announced: str) -> int:
     return int(port)
 
 
+def names_placeholder(argv: Sequence[str], key: str) -> bool:
+    """True when a server command is told something through ``{key}`` in its arguments."""
+    return any("{" + key + "}" in arg for arg in argv)
+
+
 def names_port(argv: Sequence[str]) -> bool:
     """True when a server command is told its port through ``{port}`` in its arguments."""
-    return any("{port}" in arg for arg in argv)
+    return names_placeholder(argv, "port")
 
 
 def reference_command(server: str, options: Mapping[str, object] | None = None) -> list[str]:
@@ -361,5 +367,5 @@ def reference_target(
         startup_timeout=startup_timeout,
         name=name,
         sequential=name == "sequential",
-        transport="udp" if name == "udp_echo" else "tcp",
+        transport=next((p.transport for p in PROTOCOLS.values() if name in p.servers), "tcp"),
     )

@@ -71,7 +71,7 @@ def protocol_server(
 ) -> Iterator[tuple[str, Target, dict[str, object]]]:
     """Each other protocol's reference server as a subprocess (http-file: serving a fixture tree), with the
     check options that describe it."""
-    from harness.checks.http import make_root
+    from harness.httproot import make_root
     from harness.plugin import running_reference_target
     from harness.protocols import protocol
 

@@ -222,11 +222,7 @@ def _refused(target: Target, options: CheckOptions, header: bytes, follow: int) 
     """Send ``header`` then ``follow`` bytes; None if the server ended the connection without a reply, else
     what it did instead."""
     schedule = Schedule(header + bytes(follow), chunk_sizes=(HEADER_SIZE, 64 * KiB), half_close=False)
-    sock = connect(target.address, options.timeout)
-    try:
-        ex = drive([sock], [schedule], options.timeout, options.idle)[0]
-    finally:
-        sock.close()
+    ex = exchange(target.address, schedule, options.timeout, options.idle)
     if ex.received:
         return f"it answered {len(ex.received)} B ({bytes(ex.received[:20])!r}...)"
     if ex.eof or ex.reset or ex.error:

@@ -1,8 +1,8 @@
 """http-file checks: an HTTP/1.0 file server serves exactly the files under its root, and nothing outside it.
 
 Every check judges what any server does on the wire, from what it finds in ``options.root`` (the directory
-the server serves, scanned by :mod:`harness.httproot`; :func:`make_root` builds a fixture tree when the user
-gives none): it requests a varied sample of the files under it and compares each response with the bytes on
+the server serves, scanned by :mod:`harness.httproot`, whose ``make_root`` builds a fixture tree when the
+user gives none): it requests a varied sample of the files under it and compares each response with the bytes on
 disk, and it aims generated traversal paths at the files outside it. A 2xx response whose body holds the
 bytes of one of those is a path traversal, whatever the request was.
 
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from .. import sysinfo
 from ..errors import CheckSkipped
 from ..httpclient import Reply, Session, request_bytes, snippet, split
-from ..httproot import EXPECTED_TYPES, OUTSIDE_MAX_SIZE, Item, Root, make_root, scan_root
+from ..httproot import EXPECTED_TYPES, OUTSIDE_MAX_SIZE, Item, Root, scan_root
 from ..net import Address, connect, format_address
 from ..strategies import KiB, MiB
 from ..targets import Target
@@ -682,7 +682,6 @@ __all__ = [
     "PROTOCOLS",
     "classic_traversals",
     "file_problem",
-    "make_root",
     "traversal_path",
     "traversal_paths",
 ]

@@ -96,7 +96,9 @@ def _stop_mid_echo(target: Target, options: CheckOptions, obs: ShutdownObservati
     """Echo: SIGTERM while a client streams 1 MiB through the server (after a 256 KiB echo)."""
     first = PayloadSpec(256 * KiB, "random", 1).build()
     rest = PayloadSpec(1024 * KiB, "random", 2).build()
-    _stop_mid_stream(target, options, obs, first, rest, lambda ex: echo_mismatch(rest, ex))
+    _stop_mid_stream(
+        target, options, obs, first, rest, lambda ex: echo_mismatch(first, ex), lambda ex: echo_mismatch(rest, ex)
+    )
 
 
 def _stop_mid_frames(target: Target, options: CheckOptions, obs: ShutdownObservation) -> None:
@@ -111,8 +113,8 @@ def _stop_mid_frames(target: Target, options: CheckOptions, obs: ShutdownObserva
         obs,
         frame(first_body),
         b"".join(map(frame, bodies)),
-        lambda ex: frames_problem(bodies, ex, want_eof=False),
         lambda ex: frames_problem([first_body], ex, want_eof=False),
+        lambda ex: frames_problem(bodies, ex, want_eof=False),
     )
 
 
@@ -122,16 +124,16 @@ def _stop_mid_stream(
     obs: ShutdownObservation,
     first: bytes,
     rest: bytes,
-    judge: Callable[[Exchange], str | None],
-    judge_first: Callable[[Exchange], str | None] | None = None,
+    judge_first: Callable[[Exchange], str | None],
+    judge_rest: Callable[[Exchange], str | None],
 ) -> None:
     """Exchange ``first``, then stop ``target`` with SIGTERM while ``rest`` streams through it (then the
-    client half-closes); ``judge`` says what is wrong with what came back of ``rest`` (None: nothing).
+    client half-closes); the judges say what is wrong with what came back of each (None: nothing).
     Records what happened in ``obs``."""
     sock = connect(obs.address, options.timeout)
     try:
         ex = drive([sock], [Schedule(first, half_close=False)], options.timeout, options.idle)[0]
-        problem = (judge_first or (lambda e: echo_mismatch(first, e)))(ex)
+        problem = judge_first(ex)
         if problem:
             obs.error = f"the exchange failed before the shutdown even began: {problem}"
             return
@@ -149,7 +151,7 @@ def _stop_mid_stream(
         if not streamed:
             obs.inflight_problem = "the client mid-stream never finished"
         else:
-            problem = judge(streamed[0])
+            problem = judge_rest(streamed[0])
             if problem is None and not streamed[0].eof:
                 problem = f"everything came back but the connection ended with: {streamed[0].outcome()}"
             obs.inflight_problem = problem
