@@ -164,6 +164,20 @@ class ServerProcess:
                 what = f"listen on {transport} port {port}" if watch_port else "print 'listening on HOST:PORT'"
                 raise StartupFailure(f"the server did not {what} within {timeout:g}s (it is still running)")
 
+    def wait_asleep(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until every thread of the group is asleep twice in a row, 1 ms apart (a
+        server blocked waiting for a client, not one between its readiness line and its first ``accept``);
+        True if it was, False if not within the timeout or not observable (no ``/proc``)."""
+        if not sysinfo.available():
+            return False
+        streak = [0]
+
+        def settled() -> bool:
+            streak[0] = streak[0] + 1 if sysinfo.group_asleep(self.pgid) else 0
+            return streak[0] >= 2
+
+        return poll_until(settled, timeout, FIRST_POLL)
+
     def _wait_exit(self, deadline: float, interval: float = 0.0) -> bool:
         """Wait up to ``interval`` (default one poll interval; never past ``deadline``) for the server to exit;
         True if it has."""

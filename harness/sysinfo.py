@@ -70,6 +70,28 @@ def group_members(pgid: int) -> list[int] | None:
     return members
 
 
+def group_asleep(pgid: int) -> bool | None:
+    """True when every thread of every live process in group ``pgid`` is asleep (state S: blocked in a
+    system call such as ``accept``, ``recvfrom`` or ``select``), False if one is running or runnable; None
+    without ``/proc``. A server that is asleep is waiting for work, not still on its way to waiting."""
+    members = group_members(pgid)
+    if members is None:
+        return None
+    for pid in members:
+        try:
+            tasks = list((PROC / str(pid) / "task").iterdir())
+        except OSError:
+            continue  # ended meanwhile
+        for task in tasks:
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.rfind(")") + 2 :].split()[0] != "S":
+                return False
+    return True
+
+
 _LISTEN = "0A"
 _UNCONNECTED = "07"  #: a UDP socket bound but not connected (in /proc/net/udp)
 

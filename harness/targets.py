@@ -79,6 +79,11 @@ class Target:
         """Descriptors the server holds, or None when they cannot be observed."""
         return None
 
+    def wait_asleep(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the server is blocked waiting for work; True if it was seen to be,
+        False if not (or when that cannot be observed)."""
+        return False
+
     def stderr_tail(self, lines: int = 15) -> str:
         """The end of the server's stderr, when the harness captures it."""
         return ""
@@ -277,6 +282,9 @@ class SubprocessTarget(Target):
 
     def fd_count(self) -> int | None:
         return sysinfo.fd_count(self.process.pid) if self.process else None
+
+    def wait_asleep(self, timeout: float) -> bool:
+        return self.process.wait_asleep(timeout) if self.process else False
 
     def stderr_tail(self, lines: int = 15) -> str:
         return self.process.stderr_tail(lines) if self.process else ""

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from harness import InProcessTarget, Schedule, SubprocessTarget, echo_mismatch, exchange, reference_command
+from harness import InProcessTarget, Schedule, SubprocessTarget, echo_mismatch, exchange, reference_command, sysinfo
 from harness.net import can_bind, connect
 from harness.process import ServerProcess
 from harness.waiting import poll_until
@@ -204,3 +204,17 @@ def test_a_dropped_server_is_still_killed_when_the_harness_exits() -> None:
     subprocess.run([sys.executable, "-c", code], timeout=30, check=True)
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     assert left == "", f"left behind: {left}"
+
+
+@pytest.mark.skipif(not sysinfo.available(), reason="needs /proc")
+@pytest.mark.parametrize("name", NAMES)
+def test_an_idle_server_is_seen_asleep_and_a_busy_one_is_not(name: str) -> None:
+    """What lifecycle.sigterm waits for before it signals a server with no client in flight: every thread
+    blocked in a system call. A reference server waiting for clients is; a process that computes is not."""
+    with run_server(name, "--port", "0") as idle:
+        idle.wait_ready(10)
+        assert idle.wait_asleep(5)
+    spin = "print('listening on 127.0.0.1:1', flush=True)\nwhile True: pass"
+    with ServerProcess([sys.executable, "-c", spin]) as busy:
+        busy.wait_ready(10)
+        assert not busy.wait_asleep(0.3)

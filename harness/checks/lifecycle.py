@@ -77,6 +77,8 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         if obs.error:
             return obs
     else:  # greeting, udp-echo: the server is stopped with no client in the middle of an exchange
+        # once it waits for one: a SIGTERM on its way there would miss a handler that is only seen then
+        target.wait_asleep(min(1.0, options.timeout))
         _terminate(target, options, obs)
     target.close()
     obs.stderr = _stderr_of(target)

@@ -5,6 +5,10 @@ Caught by: lifecycle.sigterm
 Realistic: a "graceful" ``running = False`` handler is the textbook pattern, but Python retries the
 interrupted ``recvfrom()`` after the handler (PEP 475), so unless a datagram arrives the loop never checks
 the flag again, and the server has to be killed.
+
+It also announces itself before it has finished setting up (a lookup table built after the readiness line):
+a SIGTERM sent at once would land before the loop and be seen. The harness waits until the server is
+blocked waiting for datagrams before it signals, so the bug is caught every time.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, int(sys.argv[1])))
     print("listening on {}:{}".format(*sock.getsockname()[:2]), flush=True)
-    while running:
+    hexes = {n: format(n, "02x") for n in range(256) for _ in range(400)}  # setup after the announcement
+    while running and hexes:
         data, addr = sock.recvfrom(65535)
         sock.sendto(data, addr)
 
