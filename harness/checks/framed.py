@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import time
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -21,6 +20,7 @@ from ..errors import ServerFault
 from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
 from ..targets import Target
+from ..waiting import poll_until
 from ..wire import Exchange, Schedule, drive, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
@@ -328,10 +328,8 @@ def no_unpickle(target: Target, options: CheckOptions) -> str:
         body = pickle.dumps(_Canary(canary), protocol=2)
         run = FrameRun((PayloadSpec(len(body), "zeros", 0, body),))
         ex = exchange(target.address, run.schedule(), options.timeout, options.idle)
-        deadline = time.monotonic() + 0.2  # the server may unpickle after answering: give it a moment to show
-        while not os.path.exists(canary) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if os.path.exists(canary):
+        # the server may unpickle after answering: give it a moment to show
+        if poll_until(lambda: os.path.exists(canary), 0.2):
             raise ServerFault(
                 f"the server unpickled a frame's body: the pickle it was sent created {canary}. Any client can "
                 "run any code on this server; treat bodies as bytes (pickle.loads only data you trust)",
