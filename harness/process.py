@@ -12,6 +12,7 @@ Guarantees of :class:`ServerProcess`:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -173,10 +174,31 @@ class ServerProcess:
         streak = [0]
 
         def settled() -> bool:
-            streak[0] = streak[0] + 1 if sysinfo.group_asleep(self.pgid) else 0
+            streak[0] = streak[0] + 1 if sysinfo.group_states(self.pgid) == {"S"} else 0
             return streak[0] >= 2
 
         return poll_until(settled, timeout, FIRST_POLL)
+
+    @contextlib.contextmanager
+    def frozen(self, timeout: float = 1.0) -> Iterator[bool]:
+        """Stop every process of the group (SIGSTOP) for the ``with`` block, and continue them (SIGCONT) when
+        it ends, however it ends. Yields True once every thread is seen stopped (within ``timeout`` s; False
+        if not seen, e.g. without ``/proc``): what clients send meanwhile queues up at the server together."""
+        try:
+            os.killpg(self.pgid, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            yield False
+            return
+        try:
+            stopped = sysinfo.available() and bool(
+                poll_until(lambda: sysinfo.group_states(self.pgid) in ({"T"}, set()), timeout, FIRST_POLL)
+            )
+            yield stopped
+        finally:
+            try:
+                os.killpg(self.pgid, signal.SIGCONT)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _wait_exit(self, deadline: float, interval: float = 0.0) -> bool:
         """Wait up to ``interval`` (default one poll interval; never past ``deadline``) for the server to exit;

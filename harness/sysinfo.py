@@ -70,13 +70,13 @@ def group_members(pgid: int) -> list[int] | None:
     return members
 
 
-def group_asleep(pgid: int) -> bool | None:
-    """True when every thread of every live process in group ``pgid`` is asleep (state S: blocked in a
-    system call such as ``accept``, ``recvfrom`` or ``select``), False if one is running or runnable; None
-    without ``/proc``. A server that is asleep is waiting for work, not still on its way to waiting."""
+def group_states(pgid: int) -> set[str] | None:
+    """The scheduler states (``/proc/PID/task/TID/stat``: S asleep in a system call, R running, T stopped by
+    a signal...) of every thread of every live process in group ``pgid``; None without ``/proc``."""
     members = group_members(pgid)
     if members is None:
         return None
+    states = set()
     for pid in members:
         try:
             tasks = list((PROC / str(pid) / "task").iterdir())
@@ -87,9 +87,8 @@ def group_asleep(pgid: int) -> bool | None:
                 stat = (task / "stat").read_text()
             except OSError:
                 continue
-            if stat[stat.rfind(")") + 2 :].split()[0] != "S":
-                return False
-    return True
+            states.add(stat[stat.rfind(")") + 2 :].split()[0])
+    return states
 
 
 _LISTEN = "0A"

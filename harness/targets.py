@@ -12,11 +12,13 @@ started. Three kinds:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 from . import sysinfo
@@ -83,6 +85,12 @@ class Target:
         """Wait up to ``timeout`` s until the server is blocked waiting for work; True if it was seen to be,
         False if not (or when that cannot be observed)."""
         return False
+
+    def frozen(self) -> AbstractContextManager[bool]:
+        """A context in which the server does not run, so what clients send meanwhile queues up at it
+        together (as under load); it runs again when the context ends. Yields True if the server was seen
+        stopped; a server the harness does not run as a process of its own is not stopped (False)."""
+        return contextlib.nullcontext(False)
 
     def stderr_tail(self, lines: int = 15) -> str:
         """The end of the server's stderr, when the harness captures it."""
@@ -285,6 +293,9 @@ class SubprocessTarget(Target):
 
     def wait_asleep(self, timeout: float) -> bool:
         return self.process.wait_asleep(timeout) if self.process else False
+
+    def frozen(self) -> AbstractContextManager[bool]:
+        return self.process.frozen() if self.process else contextlib.nullcontext(False)
 
     def stderr_tail(self, lines: int = 15) -> str:
         return self.process.stderr_tail(lines) if self.process else ""

@@ -218,3 +218,26 @@ def test_an_idle_server_is_seen_asleep_and_a_busy_one_is_not(name: str) -> None:
     with ServerProcess([sys.executable, "-c", spin]) as busy:
         busy.wait_ready(10)
         assert not busy.wait_asleep(0.3)
+
+
+@pytest.mark.skipif(not sysinfo.available(), reason="needs /proc")
+def test_a_frozen_server_queues_what_clients_send_and_runs_again_after() -> None:
+    """What udp.clients does while it sends a burst: the group is stopped inside the block (a client's data
+    waits unanswered) and runs again when the block ends, also when it ends by an exception."""
+    with run_server("selector", "--port", "0") as proc:
+        host, _, port = (proc.wait_ready(10) or "").rpartition(":")
+        sock = connect((host, int(port)), 5)
+        with pytest.raises(RuntimeError), proc.frozen() as stopped:
+            assert stopped and sysinfo.group_states(proc.pid) == {"T"}
+            sock.sendall(b"queued while stopped")
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(100)
+            raise RuntimeError("the block ends by an exception")
+        sock.settimeout(5)
+        got = b""
+        while len(got) < len(b"queued while stopped") and (data := sock.recv(100)):
+            got += data
+        assert got == b"queued while stopped"
+        sock.close()
+        assert proc.stop(5).returncode == 0

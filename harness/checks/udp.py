@@ -13,6 +13,7 @@ later example through a reused port.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import random
 import selectors
@@ -20,6 +21,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -250,9 +252,11 @@ def exchange_datagrams(
     timeouts: Sequence[float],
     alive: Callable[[], bool] = lambda: True,
     strays: frozenset[bytes] = frozenset(),
+    hold: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Outcome:
     """Send every datagram of ``sends`` (``clients[send.client]`` sends it) to ``server``, then collect the
-    echoes; resend what has not come back after each of ``timeouts`` (one per try).
+    echoes; resend what has not come back after each of ``timeouts`` (one per try). The first try's sends
+    happen inside ``hold()`` (e.g. :meth:`Target.frozen`: they queue up at the server together).
 
     Guarantees: every wait is bounded by the sum of ``timeouts``; collection stops at once when everything
     came back or something wrong did (see :attr:`Outcome.wrong`), and retrying stops when ``alive()`` turns
@@ -269,9 +273,10 @@ def exchange_datagrams(
             sel.register(sock, selectors.EVENT_READ, n)
         for attempt, timeout in enumerate(timeouts):
             outcome.tries = attempt + 1
-            for i in outcome.lost:
-                _send(clients[sends[i].client], sends[i].payload, server, timeout)
-                outcome.sent[i] += 1
+            with hold() if attempt == 0 else contextlib.nullcontext():
+                for i in outcome.lost:
+                    _send(clients[sends[i].client], sends[i].payload, server, timeout)
+                    outcome.sent[i] += 1
             deadline = time.monotonic() + timeout
             while outcome.lost and not outcome.wrong and (left := deadline - time.monotonic()) > 0:
                 for key, _ in sel.select(left):
@@ -374,9 +379,13 @@ else:
 
 _MANY = """\
 # Replays the failing burst: every client sends its datagrams (in this order), then each reads its echoes.
-import random, socket
+import os, random, signal, socket
 
 ADDRESS = {address!r}
+# The harness paused the server (SIGSTOP) while the burst was sent, so the datagrams queued up at it together,
+# as they do under load. Give the server's pid (PID=1234 python3 this.py) to do the same; without it, the
+# server may answer each datagram before the next arrives, and the bug may not show.
+PID = int(os.environ.get("PID", "0"))
 SENDS = [  # (client, payload), in sending order
 {sends}
 ]
@@ -385,8 +394,14 @@ clients = [socket.socket(socket.{family}, socket.SOCK_DGRAM) for _ in range({cli
 for sock in clients:
     sock.bind((ADDRESS[0], 0))
     sock.settimeout({timeout:g})
-for client, payload in SENDS:
-    clients[client].sendto(payload, ADDRESS)
+if PID:
+    os.kill(PID, signal.SIGSTOP)
+try:
+    for client, payload in SENDS:
+        clients[client].sendto(payload, ADDRESS)
+finally:
+    if PID:
+        os.kill(PID, signal.SIGCONT)
 owner = {{payload: client for client, payload in SENDS}}
 for n, sock in enumerate(clients):
     mine = sum(1 for client, _ in SENDS if client == n)
@@ -503,7 +518,9 @@ def _burst(target: Target, options: CheckOptions, pool: ClientSockets, plan: lis
         sends.append(tagged_datagram(client, seqs[client], size))
         seqs[client] += 1
     socks = [pool.new() for _ in range(clients)]
-    outcome = exchange_datagrams(target.address, sends, socks, try_timeouts(options), target.alive)
+    # the server is paused while the burst is sent, so the clients' datagrams queue up at it together (as
+    # under load): that is when a server batching its reads shows which address it answers
+    outcome = exchange_datagrams(target.address, sends, socks, try_timeouts(options), target.alive, hold=target.frozen)
     problem = outcome.problem()
     if problem is not None:
         where = f"{len(sends)} datagrams from {clients} client(s)"
