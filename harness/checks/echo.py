@@ -71,6 +71,16 @@ def partial(target: Target, options: CheckOptions) -> str:
     weight=0.5,
 )
 def half_close(target: Target, options: CheckOptions) -> str:
+    """First a fixed example that half-closes while most of the echo is certainly still on its way (the
+    client reads nothing until it has sent everything and its FIN: a server that closes at EOF loses it
+    whatever the timing), then the property."""
+    spec = PayloadSpec(size=256 * 1024, kind="random", seed=256)
+    schedule = Schedule(spec.build(), chunk_sizes=(65536,), half_close=True, stall_reader=options.idle)
+    try:
+        _run_schedule(target, options, schedule, want_eof=True)
+    except ServerFault as fault:
+        fault.reproducer = snippet(target.address, spec, schedule)
+        raise
     return _property("echo.half-close", target, options, schedules(half_close=True, max_size=MiB), want_eof=True)
 
 

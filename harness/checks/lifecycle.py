@@ -142,7 +142,9 @@ def _stop_mid_stream(
         # The rest streams in the background while the server is told to stop; the port is probed the
         # moment the server's own process is gone. A correct server exits only after draining, so the
         # port refuses; a child that inherited the listener is still serving the stream, so it accepts.
-        schedule = Schedule(rest, chunk_sizes=(32 * KiB,), pauses=(0.01,), half_close=True)
+        # Its first half is paced over ~0.5 s, so it is still in flight when even a busy server gets to
+        # the signal (what a server that closes its clients at once does to them is then seen every time).
+        schedule = Schedule(rest, chunk_sizes=(32 * KiB,), pauses=(0.03,), half_close=True)
         streamed: list[Exchange] = []
         streamer = threading.Thread(
             target=lambda: streamed.append(drive([sock], [schedule], options.grace + options.timeout, options.idle)[0]),
