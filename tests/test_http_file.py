@@ -336,7 +336,9 @@ def test_a_download_in_flight_survives_sigterm_only_on_a_draining_server(tmp_pat
     """lifecycle.sigterm downloads the largest file while the server is told to stop: the reference server
     finishes it; CPython's http.server dies at once and cuts it off."""
     reference = [PY, "-m", "servers.http_file", "--port", "{port}", "--root", "{root}"]
-    status, checks, stdout = run_cli(reference, "--only", "lifecycle.sigterm", *QUICK, tmp_path=tmp_path)
+    # a grace wide enough for an 8 MiB download on an overloaded machine (QUICK's 2 s once was not)
+    slow_ok = [*QUICK, "--grace", "10"]
+    status, checks, stdout = run_cli(reference, "--only", "lifecycle.sigterm", *slow_ok, tmp_path=tmp_path)
     assert status == 0 and "got all its download of /large.bin" in checks["lifecycle.sigterm"]["message"], stdout
     stdlib = [PY, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "{root}"]
     status, checks, stdout = run_cli(stdlib, "--only", "lifecycle.sigterm", *QUICK, tmp_path=tmp_path)
