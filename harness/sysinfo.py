@@ -51,6 +51,16 @@ def peak_rss_kib(pid: int | None = None) -> int | None:
     return _status_field(pid, "VmHWM")
 
 
+def _stat_fields(path: Path) -> list[str] | None:
+    """The fields of a ``/proc/.../stat`` file after the command name (field 3, the state, first), or None if
+    it cannot be read. The name may contain spaces and parentheses: the fields start after the last ')'."""
+    try:
+        stat = path.read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def group_members(pgid: int) -> list[int] | None:
     """Live (non-zombie) processes whose process group is ``pgid``, or None without ``/proc``."""
     if not available():
@@ -59,13 +69,8 @@ def group_members(pgid: int) -> list[int] | None:
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name may contain spaces and parentheses: fields start after the last ')'
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
+        fields = _stat_fields(entry / "stat")
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
 
@@ -83,11 +88,9 @@ def group_states(pgid: int) -> set[str] | None:
         except OSError:
             continue  # ended meanwhile
         for task in tasks:
-            try:
-                stat = (task / "stat").read_text()
-            except OSError:
-                continue
-            states.add(stat[stat.rfind(")") + 2 :].split()[0])
+            fields = _stat_fields(task / "stat")
+            if fields:
+                states.add(fields[0])
     return states
 
 
@@ -127,9 +130,8 @@ def cpu_seconds(pids: list[int]) -> float | None:
     """User plus system CPU time of ``pids`` (all their threads), in seconds; None if none is readable."""
     total, seen = 0, False
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        fields = _stat_fields(PROC / str(pid) / "stat")
+        if not fields:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
         seen = True

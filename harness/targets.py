@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from types import TracebackType
 
 from . import sysinfo
@@ -86,7 +85,7 @@ class Target:
         False if not (or when that cannot be observed)."""
         return False
 
-    def frozen(self) -> AbstractContextManager[bool]:
+    def frozen(self) -> contextlib.AbstractContextManager[bool]:
         """A context in which the server does not run, so what clients send meanwhile queues up at it
         together (as under load); it runs again when the context ends. Yields True if the server was seen
         stopped; a server the harness does not run as a process of its own is not stopped (False)."""
@@ -294,7 +293,7 @@ class SubprocessTarget(Target):
     def wait_asleep(self, timeout: float) -> bool:
         return self.process.wait_asleep(timeout) if self.process else False
 
-    def frozen(self) -> AbstractContextManager[bool]:
+    def frozen(self) -> contextlib.AbstractContextManager[bool]:
         return self.process.frozen() if self.process else contextlib.nullcontext(False)
 
     def stderr_tail(self, lines: int = 15) -> str:

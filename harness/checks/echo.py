@@ -32,6 +32,18 @@ def _run_schedule(
     return ex
 
 
+def _run_fixed(
+    target: Target, options: CheckOptions, spec: PayloadSpec, schedule: Schedule, *, timeout: float | None = None
+) -> Exchange:
+    """:func:`_run_schedule` for a fixed example (the echo must end with FIN): a failure carries a replay of
+    ``spec`` under ``schedule`` as its reproducer."""
+    try:
+        return _run_schedule(target, options, schedule, want_eof=True, timeout=timeout)
+    except ServerFault as fault:
+        fault.reproducer = snippet(target.address, spec, schedule)
+        raise
+
+
 def _property(
     key: str,
     target: Target,
@@ -75,12 +87,7 @@ def half_close(target: Target, options: CheckOptions) -> str:
     client reads nothing until it has sent everything and its FIN: a server that closes at EOF loses it
     whatever the timing), then the property."""
     spec = PayloadSpec(size=256 * 1024, kind="random", seed=256)
-    schedule = Schedule(spec.build(), chunk_sizes=(65536,), half_close=True, stall_reader=options.idle)
-    try:
-        _run_schedule(target, options, schedule, want_eof=True)
-    except ServerFault as fault:
-        fault.reproducer = snippet(target.address, spec, schedule)
-        raise
+    _run_fixed(target, options, spec, Schedule(spec.build(), chunk_sizes=(65536,), stall_reader=options.idle))
     return _property("echo.half-close", target, options, schedules(half_close=True, max_size=MiB), want_eof=True)
 
 
@@ -120,11 +127,8 @@ def large(target: Target, options: CheckOptions) -> str:
     spec = PayloadSpec(size=options.large_bytes, kind="random", seed=128)
     schedule = Schedule(spec.build(), chunk_sizes=(256 * 1024,), recv_sizes=(256 * 1024,), half_close=True)
     start = time.monotonic()
-    try:  # a long stream on a busy machine: the idle bound still catches a hang within seconds
-        _run_schedule(target, options, schedule, want_eof=True, timeout=options.timeout * 3)
-    except ServerFault as fault:
-        fault.reproducer = snippet(target.address, spec, schedule)
-        raise
+    # a long stream on a busy machine: the idle bound still catches a hang within seconds
+    _run_fixed(target, options, spec, schedule, timeout=options.timeout * 3)
     rate = len(schedule.payload) / (time.monotonic() - start) / 1e6
     return f"{len(schedule.payload) >> 20} MiB echoed at {rate:.0f} MB/s"
 
@@ -146,11 +150,7 @@ def backpressure(target: Target, options: CheckOptions) -> str:
     schedule = Schedule(spec.build(), stall_reader=0.3, half_close=True)
     pid = target.pid
     before = sysinfo.rss_kib(pid) if pid else None
-    try:
-        ex = _run_schedule(target, options, schedule, want_eof=True, timeout=options.timeout * 3)
-    except ServerFault as fault:
-        fault.reproducer = snippet(target.address, spec, schedule)
-        raise
+    ex = _run_fixed(target, options, spec, schedule, timeout=options.timeout * 3)
     peak = sysinfo.peak_rss_kib(pid) if pid else None
     memory = f"; peak memory grew {peak - before} KiB" if peak is not None and before is not None else ""
     mib = len(schedule.payload) >> 20

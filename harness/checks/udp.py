@@ -21,7 +21,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -252,7 +251,7 @@ def exchange_datagrams(
     timeouts: Sequence[float],
     alive: Callable[[], bool] = lambda: True,
     strays: frozenset[bytes] = frozenset(),
-    hold: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+    hold: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Outcome:
     """Send every datagram of ``sends`` (``clients[send.client]`` sends it) to ``server``, then collect the
     echoes; resend what has not come back after each of ``timeouts`` (one per try). The first try's sends
