@@ -17,7 +17,8 @@ def test_a_port_with_no_listener_refuses_at_once(refused_address: Address) -> No
     start = time.monotonic()
     with pytest.raises(ConnectionRefusedError):
         connect(refused_address, timeout=5)
-    assert time.monotonic() - start < 1.0
+    # "at once" as opposed to waiting out the 5 s timeout; half of it leaves room for an overloaded machine
+    assert time.monotonic() - start < 2.5
 
 
 def test_a_client_started_before_the_server_gets_a_clear_refusal(refused_address: Address) -> None:
