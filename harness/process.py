@@ -171,11 +171,12 @@ class ServerProcess:
         True if it was, False if not within the timeout or not observable (no ``/proc``)."""
         if not sysinfo.available():
             return False
-        streak = [0]
+        streak = 0
 
         def settled() -> bool:
-            streak[0] = streak[0] + 1 if sysinfo.group_states(self.pgid) == {"S"} else 0
-            return streak[0] >= 2
+            nonlocal streak
+            streak = streak + 1 if sysinfo.group_states(self.pgid) == {"S"} else 0
+            return streak >= 2
 
         return poll_until(settled, timeout, FIRST_POLL)
 
@@ -190,8 +191,8 @@ class ServerProcess:
             yield False
             return
         try:
-            stopped = sysinfo.available() and bool(
-                poll_until(lambda: sysinfo.group_states(self.pgid) in ({"T"}, set()), timeout, FIRST_POLL)
+            stopped = sysinfo.available() and poll_until(
+                lambda: sysinfo.group_states(self.pgid) in ({"T"}, set()), timeout, FIRST_POLL
             )
             yield stopped
         finally:
