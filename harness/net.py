@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -76,6 +78,53 @@ def connect(address: Address, timeout: float) -> socket.socket:
         sock.settimeout(timeout)
         sock.connect(address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+#: when Linux retransmits an unanswered SYN, in seconds after the first one: the initial retransmission timeout
+#: is 1 s (RFC 6298 section 2.1, ``TCP_TIMEOUT_INIT``) and doubles after each try; ``tcp_syn_retries`` (6 by
+#: default) bounds the count. A client whose SYN met a full listen backlog is answered at one of these moments.
+SYN_RETRIES = (1.0, 3.0, 7.0, 15.0, 31.0, 63.0)
+
+_TCP_INFO = struct.Struct("8B5I")  #: the head of Linux's struct tcp_info, up to tcpi_unacked
+_TCP_SYN_SENT = 2  #: tcpi_state of a connect still waiting for its SYN to be answered
+
+
+def retrying_in(sock: socket.socket) -> float | None:
+    """Seconds within which the kernel will retransmit what ``sock`` still waits for its peer to take: a SYN
+    not answered yet (the server's listen backlog was full, so its kernel dropped it) or data not acknowledged
+    (the server's kernel dropped the handshake's last ACK for the same reason, so it has no socket for us yet).
+    None when nothing is waiting for a retransmission, or where ``TCP_INFO`` cannot be read (not Linux).
+
+    On loopback a live peer acknowledges at once, so anything still unacknowledged is TCP retrying on its own
+    schedule: a wait for it is bounded by the kernel's timer, not by a guess."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCP_INFO.size:
+        return None
+    fields = _TCP_INFO.unpack_from(info)
+    state, rto_us, unacked = fields[0], fields[8], fields[12]
+    if state != _TCP_SYN_SENT and not unacked:
+        return None
+    return max(0.001, float(rto_us) / 1e6)
+
+
+def connect_nowait(address: Address) -> socket.socket:
+    """A non-blocking socket whose connect to ``address`` has been started, not finished (TCP_NODELAY set):
+    :func:`harness.wire.drive` waits for it, and TCP retries its SYN if the server's backlog is full.
+    A connect that fails at once raises (``ConnectionRefusedError``...)."""
+    sock = socket.socket(family_of(address[0]), socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        code = sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS):
+            raise OSError(code, os.strerror(code))
     except BaseException:
         sock.close()
         raise

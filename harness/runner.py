@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .checks.base import Check
-from .errors import StartupFailure
+from .errors import HarnessError, StartupFailure
 from .proxy import Faults, ProxiedView
 from .targets import Target
 
@@ -77,16 +77,54 @@ def check_target(
         return report
     ready = time.monotonic() - start
     view: Target | None = None
+    dead: str | None = None  #: why the server is gone for good (it died and could not be started again)
     try:
         view = ProxiedView(target, faults, options.timeout) if faults is not None else target
         for chk in chosen:
             if chk.id == "startup.ready":
                 record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms"))
-            else:
-                record(run_check(chk, view.target_for(chk.id), options))
+                continue
+            if dead is not None:
+                record(CheckResult(chk.id, Verdict.SKIP, 0.0, f"skipped: {dead}"))
+                continue
+            result = run_check(chk, view.target_for(chk.id), options)
+            if not chk.id.startswith("lifecycle.") and target.lifecycle and not target.alive():
+                dead = _died_during(result, target)
+                if dead is None and faults is not None:  # the server is back, maybe on another port
+                    view.close()
+                    view = ProxiedView(target, faults, options.timeout)
+            record(result)
     finally:
         if view is not None and view is not target:
             view.close()
         report.stderr_tail = target.stderr_tail()
         target.close()
     return report
+
+
+def _died_during(result: CheckResult, target: Target) -> str | None:
+    """The server died while ``result``'s check ran: make that result a failure that says so (once: the
+    checks that follow judge a server started again, not a corpse), and start it again. Returns None when
+    it runs again, else why the remaining checks cannot run."""
+    status = target.exit_status()
+    how = (
+        f"exit status {status}"
+        if status is not None and status >= 0
+        else (f"killed by signal {-status}" if status is not None else "it is no longer running")
+    )
+    note = f"the server died during {result.id} ({how})"
+    result.stderr_tail = target.stderr_tail()
+    target.close()
+    try:
+        target.start()
+    except (StartupFailure, HarnessError) as exc:
+        again = f"; it could not be started again: {exc}"
+        dead: str | None = f"{note} and could not be started again"
+    else:
+        again = "; it was started again for the checks that follow"
+        dead = None
+    if result.verdict in (Verdict.FAIL, Verdict.ERROR):
+        result.message = f"{result.message}\n{note}{again}"
+    else:
+        result.verdict, result.message = Verdict.FAIL, f"{note}{again}\n(the check itself said: {result.message})"
+    return dead

@@ -76,6 +76,15 @@ class Target:
         """True while the server is running (always True for a server the harness does not own)."""
         return True
 
+    def exit_status(self) -> int | None:
+        """The server's exit status once it has ended (-N: killed by signal N); None while it runs, or when
+        the harness cannot tell."""
+        return None
+
+    def same_port_restart_impossible(self) -> str | None:
+        """None when :meth:`restart` can start the server again on the same port, else why it cannot."""
+        return "the harness does not own this server"
+
     def fd_count(self) -> int | None:
         """Descriptors the server holds, or None when they cannot be observed."""
         return None
@@ -179,6 +188,9 @@ class InProcessTarget(Target):
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def same_port_restart_impossible(self) -> str | None:
+        return None
+
     def fd_count(self) -> int | None:
         return sysinfo.fd_count()
 
@@ -219,6 +231,8 @@ class SubprocessTarget(Target):
         self.placeholders = dict(placeholders or {})
         self.argv = [self._substitute(arg) for arg in argv]
         self.port = port
+        #: the server listens on a port given by the user (``--port N``) by itself
+        self.fixed_port = port not in (None, 0)
         self.listen_fd = listen_fd
         self.grace = grace
         self.startup_timeout = startup_timeout
@@ -283,6 +297,17 @@ class SubprocessTarget(Target):
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exit_status(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def same_port_restart_impossible(self) -> str | None:
+        if self.port is not None and (self.listen_fd or self.fixed_port or names_port(self.argv)):
+            return None
+        return (
+            "the server chooses its own port (no {port} in its command, no --port N), so a restart on the same "
+            "port cannot be asked of it"
+        )
+
     def leftovers(self, timeout: float) -> tuple[int, ...]:
         """After :meth:`terminate`: wait up to ``timeout`` s for the rest of the group to end; who is left."""
         return self.process.wait_group_empty(timeout) if self.process else ()
@@ -300,8 +325,9 @@ class SubprocessTarget(Target):
         return self.process.stderr_tail(lines) if self.process else ""
 
     def restart(self) -> Address:
-        if self.port is None or (not names_port(self.argv) and not self.listen_fd):
-            raise HarnessError(f"{self.name} cannot be restarted on the same port (no {{port}} in its command)")
+        why_not = self.same_port_restart_impossible()
+        if why_not is not None:
+            raise HarnessError(f"{self.name} cannot be restarted on the same port: {why_not}")
         self.stop()
         return self.start()
 
@@ -339,7 +365,7 @@ class ConnectTarget(Target):
 def announced_port(announced: str) -> int:
     """The port of a readiness line's ``HOST:PORT`` (any host); :class:`StartupFailure` if it has none."""
     port = announced.rpartition(":")[2]
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise StartupFailure(f"the readiness line says 'listening on {announced}', which has no valid port")
     return int(port)
 

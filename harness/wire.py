@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .net import Address, connect, reset
+from .net import Address, connect, reset, retrying_in
 
 #: pauses apply to the first this-many writes only, so a long chunking stays fast
 MAX_PAUSED_WRITES = 16
@@ -225,10 +225,14 @@ class _Conn:
 def drive(
     socks: Sequence[socket.socket], schedules: Sequence[Schedule], timeout: float, idle: float | None = None
 ) -> list[Exchange]:
-    """Run ``schedules[i]`` over connected ``socks[i]``, all at once, for at most ``timeout`` seconds.
+    """Run ``schedules[i]`` over ``socks[i]``, all at once, for at most ``timeout`` seconds. A socket may still
+    be connecting (:func:`harness.net.connect_nowait`): its schedule starts once it is connected.
 
     With ``idle``, also give up once no byte has moved in either direction on any connection (and no
     scheduled pause or stall is pending) for ``idle`` seconds: a hung server costs ``idle``, not ``timeout``.
+    A connection that TCP is still retrying (a SYN or data the server's kernel dropped because its listen
+    backlog was full, :func:`harness.net.retrying_in`) is not idle: the wait extends to its next
+    retransmission, so a small backlog delays clients without their being judged hung.
 
     Returns one :class:`Exchange` per socket; sockets are left open (the caller closes or resets them).
     An exchange is complete when its server sent EOF (half-close schedules), or when as many bytes came
@@ -245,6 +249,7 @@ def drive(
         conns.append(_Conn(sock, schedule, Exchange(), start))
     watched: dict[socket.socket, int] = {}
     last_activity = start
+    retry_hold = start  #: TCP itself is retrying a connection until then (see below)
     with selectors.DefaultSelector() as sel:
         while True:
             now = time.monotonic()
@@ -252,7 +257,15 @@ def drive(
             if not active:
                 break
             busy_until = max(max(c.next_write_at, c.last_progress + c.schedule.stall_reader) for c in active)
-            limit = deadline if idle is None else min(deadline, max(last_activity, busy_until) + idle)
+            limit = deadline if idle is None else min(deadline, max(max(last_activity, busy_until) + idle, retry_hold))
+            if now >= limit and now < deadline and idle is not None:
+                # Nothing moved for ``idle`` s; but a connection whose SYN or data the server's kernel has not
+                # taken yet (a full listen backlog) is not hung: TCP retransmits it on its own timer. Wait for
+                # that retransmission before judging (bounded by the deadline).
+                retries = [r for r in (retrying_in(c.sock) for c in active) if r is not None]
+                if retries:
+                    retry_hold = now + max(retries)
+                    limit = min(deadline, retry_hold)
             if now >= limit:
                 for c in active:
                     c.ex.timed_out = True

@@ -12,7 +12,7 @@ from harness import CheckOptions, CheckResult, Target, Verdict
 from harness.checks.lifecycle import observe_shutdown
 from harness.plugin import MODES, REFERENCE_SERVERS, running_reference_target
 
-LIFECYCLE = ["lifecycle.sigterm", "lifecycle.port-refuses", "lifecycle.group", "lifecycle.traceback"]
+LIFECYCLE = ["lifecycle.sigterm", "lifecycle.drain", "lifecycle.port-refuses", "lifecycle.group", "lifecycle.traceback"]
 LIFECYCLE += ["lifecycle.restart", "lifecycle.bind-address"]
 
 
@@ -35,6 +35,7 @@ def test_shutdown_mid_stream_is_clean(
             assert result.verdict is Verdict.PASS, f"{cid}: {result.message}"
     obs = observe_shutdown(fresh_target, harness_options)  # the cached observation the checks judged
     assert obs.report is not None and obs.report.returncode == 0 and obs.report.exited_in_grace
-    assert obs.inflight_problem is None and obs.port_after == "refused" and obs.rebind_problem is None
+    assert obs.inflight and obs.inflight_problem is None and obs.port_after == "refused" and obs.rebind_problem is None
+    assert obs.restarted
     assert "Traceback" not in obs.stderr and not obs.threads_left
     assert fresh_target.alive(), "the lifecycle checks must leave a running server behind"

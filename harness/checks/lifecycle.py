@@ -2,11 +2,23 @@
 
 The shutdown is observed once per target start (:func:`observe_shutdown`) and each lifecycle check judges
 one aspect of that observation; the target is started again afterwards so later checks still have a server.
+
+The rules (a check passes only on what it saw; when its observation could not be made it skips, or fails,
+with the cause -- never passes):
+
+- ``lifecycle.sigterm`` (fail): after SIGTERM the server exits within the grace, with 0, 143 or by the signal
+  itself. Dying at once is a clean stop: Python's default SIGTERM action, asyncio and Node do that.
+- ``lifecycle.drain`` (warn): the exchange in flight during the SIGTERM completes. Good practice, which the
+  protocols do not promise.
+- ``lifecycle.port-refuses`` (fail): once the server's process is gone, its port refuses: no child kept the
+  listener and serves on behind the server's back.
+- ``lifecycle.group``, ``lifecycle.traceback``, ``lifecycle.restart``, ``lifecycle.bind-address`` (warn).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import weakref
@@ -35,18 +47,22 @@ class ShutdownObservation:
     """What happened when the server was told to stop while a client was mid-stream."""
 
     address: Address
-    report: StopReport | None = None
+    report: StopReport | None = None  #: None: the server was not signalled (see ``error``)
+    inflight: bool = False  #: a client was mid-exchange when the signal was sent
     inflight_problem: str | None = None  #: None: the exchange in flight completed
     inflight_what: str = "its echo"  #: what the client in flight was getting
-    port_after: str = "refused"  #: "refused", "accepted" or "timeout"
+    before_problem: str | None = None  #: the exchange before the signal failed (nothing was put in flight)
+    port_after: str | None = None  #: "refused", "accepted" or "timeout"; None: not probed
     stderr: str = ""
     threads_left: list[str] = field(default_factory=list)
     lingering: tuple[int, ...] = ()  #: processes of the group still alive when the grace period ended
     fds_before: int | None = None
     fds_after: int | None = None
     rebind_problem: str | None = None  #: None: a new listener could bind the port once the server was gone
-    restart_problem: str | None = None  #: None: restarted on the same port at once
-    error: str | None = None  #: the observation itself could not be made
+    restarted: bool = False  #: the server was started again on the same port and was ready
+    restart_problem: str | None = None  #: why it could not be restarted on the same port
+    restart_skip: str | None = None  #: why restarting on the same port could not be tried at all
+    error: str | None = None  #: the observation itself could not be made (the server was not running)
 
 
 _observed: weakref.WeakKeyDictionary[Target, tuple[Address, ShutdownObservation]] = weakref.WeakKeyDictionary()
@@ -68,14 +84,18 @@ def observe_shutdown(target: Target, options: CheckOptions) -> ShutdownObservati
 
 def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
     obs = ShutdownObservation(target.address)
+    if not target.alive():
+        status = target.exit_status()
+        how = f" (it had exited with status {status})" if status is not None else ""
+        obs.error = f"the server was not running when the lifecycle checks began{how}"
+        target.close()
+        return obs
     threads_before = {t.name for t in threading.enumerate()}
     in_process = isinstance(target, InProcessTarget)
     obs.fds_before = target.fd_count() if in_process else None
     stop_mid_exchange = IN_FLIGHT.get(options.protocol)
     if stop_mid_exchange is not None:
         stop_mid_exchange(target, options, obs)
-        if obs.error:
-            return obs
     else:  # greeting, udp-echo: the server is stopped with no client in the middle of an exchange
         # once it waits for one: a SIGTERM on its way there would miss a handler that is only seen then
         target.wait_asleep(min(1.0, options.timeout))
@@ -87,10 +107,13 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
         obs.threads_left = poll_threads
         obs.fds_after = target.fd_count()
-    try:
-        target.restart()
-    except (StartupFailure, HarnessError) as exc:
-        obs.restart_problem = str(exc)
+    obs.restart_skip = target.same_port_restart_impossible()
+    if obs.restart_skip is None:
+        try:
+            target.restart()
+            obs.restarted = True
+        except (StartupFailure, HarnessError) as exc:
+            obs.restart_problem = str(exc)
     return obs
 
 
@@ -136,8 +159,10 @@ def _stop_mid_stream(
     try:
         ex = drive([sock], [Schedule(first, half_close=False)], options.timeout, options.idle)[0]
         problem = judge_first(ex)
-        if problem:
-            obs.error = f"the exchange failed before the shutdown even began: {problem}"
+        if problem:  # nothing can be put in flight: the server is stopped with no client, the rest is observed
+            obs.before_problem = problem
+            sock.close()
+            _terminate(target, options, obs)
             return
         # The rest streams in the background while the server is told to stop; the port is probed the
         # moment the server's own process is gone. A correct server exits only after draining, so the
@@ -151,6 +176,7 @@ def _stop_mid_stream(
             daemon=True,
         )
         streamer.start()
+        obs.inflight = True
         _terminate(target, options, obs, lambda: streamer.join(options.grace + options.timeout + 1))
         if not streamed:
             obs.inflight_problem = "the client mid-stream never finished"
@@ -189,6 +215,7 @@ def _stop_mid_download(target: Target, options: CheckOptions, obs: ShutdownObser
     downloader.start()
     sent.wait(options.timeout)
     signalled.set()
+    obs.inflight = True
     _terminate(target, options, obs, lambda: downloader.join(options.grace + options.timeout + 1))
     if not replies:
         obs.inflight_problem = "the download never finished"
@@ -203,7 +230,7 @@ def _terminate(
     for the client in flight); note which processes of its group are left when the grace has passed."""
     signalled = time.monotonic()
     obs.report = target.terminate()
-    obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else "refused"
+    obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else None
     if then is not None:
         then()
     if isinstance(target, SubprocessTarget):
@@ -259,8 +286,8 @@ def startup_ready(target: Target, options: CheckOptions) -> str:
 
 @check(
     "lifecycle.sigterm",
-    "on SIGTERM the exchange in flight (an echo, frames, a download) completes and the server exits cleanly "
-    "within the grace",
+    "on SIGTERM the server exits within the grace: status 0, 143 or death by SIGTERM itself (dying at once is "
+    "a clean stop)",
     protocols=tuple(PROTOCOLS),
 )
 def sigterm(target: Target, options: CheckOptions) -> str:
@@ -277,19 +304,43 @@ def sigterm(target: Target, options: CheckOptions) -> str:
             f"after SIGTERM the server ended with status {report.returncode} "
             "(expected 0, 143, or death by SIGTERM itself)"
         )
-    if obs.inflight_problem:
-        raise ServerFault(f"a client mid-stream during the shutdown lost {obs.inflight_what}: {obs.inflight_problem}")
     if obs.threads_left:
         raise ServerFault(f"threads left running after shutdown: {', '.join(obs.threads_left)}")
     if obs.fds_before is not None and obs.fds_after is not None and obs.fds_after > obs.fds_before:
         raise ServerFault(f"descriptors left open after shutdown: {obs.fds_before} before, {obs.fds_after} after")
-    inflight = f"; the client mid-stream got all {obs.inflight_what}" if options.protocol in IN_FLIGHT else ""
-    return f"exited {report.returncode} in {report.seconds:.2f}s{inflight}"
+    how = "died of SIGTERM" if report.returncode == -signal.SIGTERM else f"exited {report.returncode}"
+    return f"{how} {report.seconds:.2f}s after SIGTERM"
+
+
+@check(
+    "lifecycle.drain",
+    "on SIGTERM the exchange in flight (an echo, frames, a download) completes before the server exits "
+    "(good practice; the protocols do not promise it)",
+    severity=Verdict.WARN,
+    protocols=tuple(IN_FLIGHT),
+)
+def drain(target: Target, options: CheckOptions) -> str:
+    obs = observe_shutdown(target, options)
+    if obs.error:
+        raise CheckSkipped(f"nothing could be observed: {obs.error}")
+    if obs.before_problem:
+        raise CheckSkipped(f"nothing was in flight: the exchange before the shutdown failed: {obs.before_problem}")
+    if not obs.inflight or obs.report is None:
+        raise CheckSkipped("no exchange could be kept in flight for this server (http-file: no file to download)")
+    if obs.inflight_problem:
+        raise ServerWarning(
+            f"a client mid-stream during the shutdown lost {obs.inflight_what}: {obs.inflight_problem}. Stopping "
+            "at once on SIGTERM is a clean stop; draining first (stop accepting, let the connections in flight "
+            "finish, then exit) spares their clients"
+        )
+    return f"the client mid-stream got all {obs.inflight_what} before the server exited"
 
 
 @check("lifecycle.port-refuses", "once the server has exited, its port refuses connections", protocols=TCP)
 def port_refuses(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
+    if obs.port_after is None:
+        raise CheckSkipped(f"the port was not probed: {obs.error or 'the server was not stopped'}")
     if obs.port_after == "accepted":
         lingering = obs.report.lingering if obs.report else ()
         who = f" (alive in its process group: {', '.join(map(str, lingering))})" if lingering else ""
@@ -312,7 +363,9 @@ def group(target: Target, options: CheckOptions) -> str:
     if isinstance(target, InProcessTarget):
         raise CheckSkipped("an in-process server has no process group of its own (see lifecycle.sigterm for threads)")
     obs = observe_shutdown(target, options)
-    if obs.report is None or not sysinfo.available():
+    if obs.report is None:
+        raise CheckSkipped(f"the server was not stopped, so nothing can outlive it: {obs.error}")
+    if not sysinfo.available():
         raise CheckSkipped("process groups are not observable here (needs /proc)")
     if obs.lingering:
         pids = ", ".join(map(str, obs.lingering))
@@ -333,6 +386,8 @@ def no_traceback(target: Target, options: CheckOptions) -> str:
     if isinstance(target, InProcessTarget):
         raise CheckSkipped("the output of an in-process server is not captured")
     obs = observe_shutdown(target, options)
+    if obs.report is None:
+        raise CheckSkipped(f"the server was not stopped, so its stopping printed nothing: {obs.error}")
     if TRACEBACK in obs.stderr:
         tail = obs.stderr[obs.stderr.rindex(TRACEBACK) :].strip().splitlines()[-1]
         raise ServerWarning(f"the server printed a traceback on stderr: {tail}")
@@ -347,13 +402,17 @@ def no_traceback(target: Target, options: CheckOptions) -> str:
 )
 def restart(target: Target, options: CheckOptions) -> str:
     obs = observe_shutdown(target, options)
+    if obs.report is None:
+        raise CheckSkipped(f"the server was not stopped, so it could not be restarted: {obs.error}")
     if obs.rebind_problem:
         raise ServerWarning(f"port {obs.address[1]} could not be bound again after the shutdown: {obs.rebind_problem}")
     if obs.restart_problem:
         raise ServerWarning(
             f"restarting on port {obs.address[1]} right after the shutdown failed: {obs.restart_problem}"
         )
-    return f"restarted on port {obs.address[1]}"
+    if not obs.restarted:
+        raise CheckSkipped(f"port {obs.address[1]} was free again at once, but {obs.restart_skip}")
+    return f"restarted on port {obs.address[1]} at once and was ready"
 
 
 @check(
@@ -363,9 +422,13 @@ def restart(target: Target, options: CheckOptions) -> str:
     protocols=TCP,
 )
 def bind_address(target: Target, options: CheckOptions) -> str:
+    if not target.alive():
+        raise CheckSkipped("the server is not running: which address it binds cannot be seen")
     found = sysinfo.listening_sockets(target.address[1])
     if found is None:
         raise CheckSkipped("listening sockets are not observable here (needs /proc)")
+    if not found:
+        raise CheckSkipped(f"nothing listens on port {target.address[1]} now: which address it binds cannot be seen")
     wildcard = [a for a in found if a in ("0.0.0.0", "::")]
     if wildcard:
         raise ServerWarning(

@@ -1,6 +1,6 @@
 """Exits with os._exit(0) the moment SIGTERM arrives, cutting off connections in the middle of an echo.
 
-Caught by: lifecycle.sigterm
+Caught by: lifecycle.drain (a warning: stopping at once is a clean stop, which the echo protocol allows)
 
 Realistic: os._exit(0) in the handler is the quickest way to "exit cleanly with status 0", and it does:
 but clients in the middle of a large echo lose the rest of it (often with a RST).
