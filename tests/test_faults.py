@@ -167,24 +167,16 @@ def test_bad_faults_are_refused_with_a_readable_message(text: str) -> None:
 
 
 OPTIONS = CheckOptions(idle=1.0, grace=2.0, shrink_seconds=8.0)
-DIRECT = ["echo.*", "conn.*", "latency.*", "fuzz.stateful"]
 
 
-def test_only_the_fault_proxy_catches_a_server_that_drops_silent_clients() -> None:
+def test_the_fault_proxy_catches_a_server_that_drops_silent_clients() -> None:
+    """The server takes 0.25 s of silence for the end of the stream: a network gap (fuzz.faults) shows it, and
+    shrinks to that fault. (Whether a direct check happens to catch it too depends on the harness' own pauses,
+    so no test asserts that one does not.)"""
+
     def target() -> SubprocessTarget:
         command = [sys.executable, str(BROKEN / "drops_silent_clients.py"), "{port}"]
         return SubprocessTarget(command, port=0, grace=2, name="drops_silent_clients")
-
-    # The server's bug is a 0.25 s silence bound: a direct check catches it only if the harness itself stalls
-    # that long between two writes (an overloaded CI machine: seen once, in echo.interactive). The checks are
-    # derandomized, so a check that catches the bug by design catches it again with the same examples; one that
-    # caught a stall of the harness passes when run once more.
-    direct = check_target(target(), OPTIONS, select(DIRECT)).results
-    caught = [r.id for r in direct if r.verdict not in (Verdict.PASS, Verdict.SKIP)]
-    if caught:
-        again = check_target(target(), OPTIONS, select(caught)).results
-        failed = [(r.id, r.message) for r in again if r.verdict not in (Verdict.PASS, Verdict.SKIP)]
-        assert not failed, f"direct checks caught it twice (by design, not by a stall): {failed}"
 
     searching = dataclasses.replace(OPTIONS, examples=40)
     result = check_target(target(), searching, select(["fuzz.faults"])).results[-1]
