@@ -13,6 +13,9 @@ from .errors import HarnessError, StartupFailure
 from .proxy import Faults, ProxiedView
 from .targets import Target
 
+#: seconds a server that just failed a check is given to be seen dead, if it is dying
+DYING = 0.5
+
 
 @dataclass
 class TargetReport:
@@ -88,7 +91,10 @@ def check_target(
                 record(CheckResult(chk.id, Verdict.SKIP, 0.0, f"skipped: {dead}"))
                 continue
             result = run_check(chk, view.target_for(chk.id), options)
-            if not chk.id.startswith("lifecycle.") and target.lifecycle and not target.alive():
+            # a server that broke may be dying (printing its traceback): give it a moment to be seen dead, so
+            # its death is charged to the check that caused it, not to the next one
+            bad = result.verdict is not Verdict.PASS and result.verdict is not Verdict.SKIP
+            if not chk.id.startswith("lifecycle.") and target.lifecycle and target.ended_within(DYING if bad else 0):
                 dead = _died_during(result, target)
                 if dead is None and faults is not None:  # the server is back, maybe on another port
                     view.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -80,6 +81,10 @@ class Target:
         """The server's exit status once it has ended (-N: killed by signal N); None while it runs, or when
         the harness cannot tell."""
         return None
+
+    def ended_within(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a server that may be dying to end; True if it is not running."""
+        return not self.alive()
 
     def same_port_restart_impossible(self) -> str | None:
         """None when :meth:`restart` can start the server again on the same port, else why it cannot."""
@@ -299,6 +304,15 @@ class SubprocessTarget(Target):
 
     def exit_status(self) -> int | None:
         return self.process.poll() if self.process is not None else None
+
+    def ended_within(self, timeout: float) -> bool:
+        if self.process is None:
+            return True
+        try:
+            self.process.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def same_port_restart_impossible(self) -> str | None:
         if self.port is not None and (self.listen_fd or self.fixed_port or names_port(self.argv)):

@@ -231,7 +231,14 @@ def fd_growth(target: Target, options: CheckOptions) -> str:
     for first in range(0, total, batch):
         socks = _connect_all(target.address, batch, options.timeout)
         try:
-            drive(socks, [Schedule(_FD_PAYLOAD, half_close=False)] * batch, options.timeout, options.idle)
+            echoes = drive(socks, [Schedule(_FD_PAYLOAD, half_close=False)] * batch, options.timeout, options.idle)
+            # the connections must really be served before they are ended: else nothing of the server's was
+            # there to give back, and "descriptors back" would be a pass without an observation
+            unserved = [
+                (n, problem) for n, ex in enumerate(echoes, start=first) if (problem := echo_mismatch(_FD_PAYLOAD, ex))
+            ]
+            if unserved:
+                raise ServerFault(f"connection {unserved[0][0] + 1} of {total} got no echo: {unserved[0][1]}")
             for n, sock in enumerate(socks, start=first):
                 _end_connection(sock, n % 3, options)
         finally:
