@@ -39,6 +39,7 @@ BROKEN = {
     "closes_after_8mib": (broken("closes_after_8mib"), "echo.large", "fail", "lost"),
     "unbounded_buffer": (broken("unbounded_buffer"), "echo.backpressure", "fail", "buffering is unbounded"),
     "shared_buffer": (broken("shared_buffer"), "conn.concurrency", "fail", "client"),
+    "global_done_flag": (broken("global_done_flag"), "conn.concurrency", "fail", "cut off after client B"),
     "serves_one_then_exits": (broken("serves_one_then_exits"), "conn.concurrency", "fail", "client"),
     "sequential_blocking": (broken("sequential_blocking"), "conn.idle", "fail", "idle connections"),
     "slow_accept": (broken("slow_accept"), "conn.idle", "fail", "idle connections"),
@@ -106,9 +107,6 @@ def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dic
     return done.returncode, checks, done.stdout
 
 
-#: broken servers whose bug shows only under thread timing the harness cannot control: the stateful check
-#: catches them often, not always, so no test can assert it deterministically
-RACY = {"global_done_flag"}
 
 
 #: broken servers of the other protocols are named after their protocol, and their zoos are in test_NAME.py
@@ -125,7 +123,7 @@ def broken_scripts(prefix: str = "") -> set[str]:
 
 def test_every_broken_script_is_in_the_zoo() -> None:
     scripts = broken_scripts()
-    assert scripts - RACY <= set(BROKEN), scripts - RACY - set(BROKEN)
+    assert scripts <= set(BROKEN), scripts - set(BROKEN)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

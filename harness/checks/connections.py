@@ -14,7 +14,7 @@ from ..reproduce import concurrent_snippet
 from ..strategies import KiB, PayloadSpec, schedules
 from ..targets import Target
 from ..waiting import poll_until
-from ..wire import Schedule, drive, echo_mismatch, exchange
+from ..wire import Schedule, converse, drive, echo_mismatch, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 Client = tuple[PayloadSpec, Schedule]
@@ -77,6 +77,8 @@ def concurrency(target: Target, options: CheckOptions) -> str:
                     problem = "cross-talk: another client's bytes arrived on this connection; " + problem
                 raise ServerFault(f"client {n} of {len(tagged)}: {problem}")
 
+    if not target.sequential:
+        _one_client_ends_while_another_talks(target, options)
     strategy = st.lists(schedules(max_size=128 * KiB), min_size=2, max_size=count)
     n = falsify(
         strategy,
@@ -88,6 +90,81 @@ def concurrency(target: Target, options: CheckOptions) -> str:
     )
     mode = "served in turn" if target.sequential else "served concurrently"
     return f"{n} examples of 2 to {count} clients {mode}"
+
+
+_TALKER = (b"A: my first message\n", b"A: after B has gone\n", b"A: still talking\n")
+_LEAVER = b"B: a whole conversation, then half-close\n"
+
+
+def _one_client_ends_while_another_talks(target: Target, options: CheckOptions) -> None:
+    """A fixed interleaving, forced by waiting for each step's echo (no timing involved): client A is served a
+    message; client B then has a whole exchange and half-closes; A must still be served, twice, then FIN.
+    A server whose per-connection state is shared (a global "done" flag) ends A when B ends."""
+    a = connect(target.address, options.timeout)
+    try:
+        first = converse(a, _TALKER[:1], 65536, options.timeout, options.idle)[0]
+        problem = echo_mismatch(_TALKER[0], first) or ("the server closed it" if first.eof else None)
+        if problem is None:
+            b = exchange(target.address, Schedule(_LEAVER), options.timeout, options.idle)
+            problem = echo_mismatch(_LEAVER, b) or (None if b.eof else f"client B got no FIN: {b.outcome()}")
+            if problem is not None:
+                problem = f"client B, while client A was connected: {problem}"
+            else:
+                later = converse(a, _TALKER[1:], 65536, options.timeout, options.idle)
+                for n, (message, ex) in enumerate(zip(_TALKER[1:], later, strict=False), start=2):
+                    if echo_mismatch(message, ex) or ex.eof:
+                        problem = (
+                            f"client A was cut off after client B ended its own connection: message {n} of 3 "
+                            f"({echo_mismatch(message, ex) or 'echoed, but then ' + ex.outcome()}); connections "
+                            "share state they should not (a global flag or buffer)"
+                        )
+                        break
+                else:
+                    if len(later) < 2:
+                        problem = "client A was cut off after client B ended its own connection"
+    finally:
+        a.close()
+    if problem is not None:
+        raise ServerFault(problem, reproducer=_talker_snippet(target.address))
+
+
+def _talker_snippet(address: Address) -> str:
+    return f"""\
+# Client A talks; client B has a whole exchange and half-closes; A must still be served.
+# Usage: python3 THIS.py [HOST] PORT (or HOST=/PORT= in the environment); exit 1 when A is cut off.
+import os, socket, sys
+
+args = sys.argv[1:]
+HOST = args[0] if len(args) > 1 else os.environ.get("HOST", {address[0]!r})
+PORT = int(args[-1]) if args else int(os.environ.get("PORT", {address[1]!r}))
+
+
+def echo(sock, message):
+    sock.sendall(message)
+    got = b""
+    while len(got) < len(message):
+        data = sock.recv(65536)
+        if not data:
+            break
+        got += data
+    return got == message
+
+
+a = socket.create_connection((HOST, PORT), timeout=10)
+ok = echo(a, {_TALKER[0]!r})
+b = socket.create_connection((HOST, PORT), timeout=10)
+ok = echo(b, {_LEAVER!r}) and ok
+b.shutdown(socket.SHUT_WR)
+ok = b.recv(1) == b"" and ok
+b.close()
+try:
+    ok = echo(a, {_TALKER[1]!r}) and echo(a, {_TALKER[2]!r}) and ok
+except OSError as exc:
+    ok = False
+    print("client A:", exc)
+print("client A was served after B left" if ok else "MISBEHAVES: client A was cut off after client B left")
+sys.exit(0 if ok else 1)
+"""
 
 
 @check(

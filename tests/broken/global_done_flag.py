@@ -1,8 +1,7 @@
 """A per-connection "done" flag that is really one global: one client's EOF ends every other connection.
 
-Caught by: fuzz.stateful, often but not always (racy: the bug needs the victim's thread to have started before
-the other client's EOF, so it is exempt from the zoo's deterministic assertions); now and then a
-single-connection check too, when back-to-back connections overlap at the server
+Caught by: conn.concurrency (a forced interleaving: client A is served, client B has a whole exchange and
+half-closes, then A must still be served; each step waits for the one before, so no timing is involved)
 
 Realistic: ``global done`` written to silence an UnboundLocalError in a handler that was first written for
 one client at a time. Each handler resets it when it starts, so one client at a time works perfectly; as soon
