@@ -79,6 +79,7 @@ def concurrency(target: Target, options: CheckOptions) -> str:
 
     if not target.sequential:
         _one_client_ends_while_another_talks(target, options)
+        _messages_that_arrive_together(target, options)
     strategy = st.lists(schedules(max_size=128 * KiB), min_size=2, max_size=count)
     n = falsify(
         strategy,
@@ -126,6 +127,40 @@ def _one_client_ends_while_another_talks(target: Target, options: CheckOptions) 
         a.close()
     if problem is not None:
         raise ServerFault(problem, reproducer=_talker_snippet(target.address))
+
+
+def _messages_that_arrive_together(target: Target, options: CheckOptions) -> None:
+    """A forced interleaving: every client is served once (so each has its handler running), then the server
+    is paused (SIGSTOP: :meth:`~harness.targets.Target.frozen`) while each sends a message, so all of them are
+    waiting at the server together when it runs again, as under load. Each must get back its own message
+    only: a buffer shared between connections shows now, every time, not when the scheduler happens to
+    interleave two handlers. (A server that cannot be paused is still checked, without the forcing.)"""
+    count = max(2, options.connections)
+    messages = [bytes([65 + n]) * 8 + f" client {n}: arriving with the others\n".encode() * 8 for n in range(count)]
+    socks = _connect_all(target.address, count, options.timeout)
+    try:
+        for n, sock in enumerate(socks):
+            hello = bytes([65 + n]) * 8 + b" hello\n"
+            ex = converse(sock, [hello], 65536, options.timeout, options.idle)[0]
+            if echo_mismatch(hello, ex):
+                raise ServerFault(f"client {n} of {count}, served alone first: {echo_mismatch(hello, ex)}")
+        with target.frozen():
+            for sock, message in zip(socks, messages, strict=True):
+                sock.sendall(message)
+        results = drive(socks, [Schedule(b"")] * count, options.timeout, options.idle * 2)
+    finally:
+        for sock in socks:
+            sock.close()
+    for n, (message, ex) in enumerate(zip(messages, results, strict=True)):
+        problem = echo_mismatch(message, ex)
+        if problem is not None:
+            others = [bytes([65 + m]) * 8 for m in range(count) if m != n]
+            crossed = any(tag in ex.received for tag in others)
+            raise ServerFault(
+                f"client {n} of {count}, whose message reached the server together with the others': "
+                + ("cross-talk: another client's bytes arrived on this connection; " if crossed else "")
+                + problem
+            )
 
 
 def _talker_snippet(address: Address) -> str:
