@@ -358,47 +358,15 @@ def print_catalogue(protocol: str = "echo") -> None:
         print(f"{chk.id:<24} {chk.severity.value:<5} {chk.guarantee}  [{where}]")
 
 
-def _print_result(result: CheckResult, verbose: bool = False) -> None:
-    """The result's line; for a failure or warning, where its reproducer was written on the next line (and
-    with ``verbose`` the reproducer itself), then the rest of its message."""
+def _print_result(result: CheckResult) -> None:
     print(f"  {result.line()}", flush=True)
     if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
-        if result.reproducer_path:
-            print(f"      reproducer: python3 {result.reproducer_path} [HOST] PORT  (exit 1 while the bug is there)")
         for line in result.message.splitlines()[1:]:
             print(f"      {line}")
-        if result.reproducer and (verbose or not result.reproducer_path):
+        if result.reproducer:
             print("      minimal reproducer:")
             for line in result.reproducer.splitlines():
                 print(f"        {line}")
-
-
-def repro_dirs(base: str, names: Sequence[str]) -> list[Path]:
-    """The directory each server's reproducers go to: ``base`` itself for one server, else one subdirectory of
-    it per server, named after it (sanitized, made unique)."""
-    if len(names) == 1:
-        return [Path(base)]
-    dirs: list[Path] = []
-    for name in names:
-        sub, n = reproduce.safe_name(name), 1
-        while Path(base) / sub in dirs:
-            n += 1
-            sub = f"{reproduce.safe_name(name)}-{n}"
-        dirs.append(Path(base) / sub)
-    return dirs
-
-
-def keep_reproducer(result: CheckResult, directory: Path) -> None:
-    """Write a failing or warning ``result``'s reproducer to ``directory`` and record where in the result; for
-    any other result remove the file an earlier run wrote for that check. :class:`HarnessError` if the file
-    cannot be written."""
-    if result.reproducer and result.verdict in (Verdict.FAIL, Verdict.WARN):
-        try:
-            result.reproducer_path = str(reproduce.write(directory, result.id, result.reproducer, result.message))
-        except OSError as exc:
-            raise HarnessError(f"--repro-dir {directory}: cannot write {result.id}.py: {exc.strerror}") from None
-    else:
-        reproduce.remove_stale(directory, result.id)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
