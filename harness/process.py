@@ -30,10 +30,21 @@ from .errors import HarnessError, StartupFailure
 from .waiting import poll_until
 
 POLL = 0.01
+#: a report reads at most this much of the end of stderr
+TAIL_BYTES = 64 << 10
 #: readiness is polled every FIRST_POLL seconds for the first FAST_POLLING seconds, then every POLL
 FIRST_POLL = 0.001
 FAST_POLLING = 0.2
-READY_LINE = re.compile(rb"^listening on (\S+)\s*$", re.MULTILINE)
+#: a readiness line, matched against one whole line (without its newline)
+READY_LINE = re.compile(rb"listening on (\S+)\s*")
+#: a line longer than this is not a readiness line, and no more of it is kept
+MAX_LINE = 4096
+#: the first lines of output a start-up failure shows, each cut to HEAD_WIDTH characters
+HEAD_LINES = 5
+HEAD_WIDTH = 200
+#: how much output one look at it reads at most (the rest waits for the next look)
+READ_BUDGET = 4 << 20
+_CHUNK = 64 << 10
 
 #: every server started and not yet killed: strong references, so the atexit hook still finds a server whose
 #: ServerProcess object was dropped without cleanup
@@ -69,6 +80,82 @@ class StopReport:
         """Within the grace period: exit 0, death by SIGTERM itself, or exit 143 (128 + SIGTERM, the
         conventional status of a program that reports termination by SIGTERM, as socat and the JVM do)."""
         return self.exited_in_grace and self.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+
+
+class OutputScanner:
+    """Looks for the readiness line in a file that a server is writing, reading only what is new each time.
+
+    Memory stays bounded whatever the server prints: at most ``MAX_LINE`` bytes of an unfinished line are kept
+    (a longer line is not a readiness line, and is skipped up to its newline), plus the first ``HEAD_LINES``
+    lines, cut to ``HEAD_WIDTH`` characters, for reports. A line counts only once its newline has arrived.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0  #: bytes of the file read so far
+        self.head: list[str] = []  #: the first lines (cut), for reports
+        self._partial = bytearray()
+        self._overlong = False  #: the current line is longer than MAX_LINE: skipped up to its newline
+
+    def scan(self) -> str | None:
+        """Read what the server wrote since the last call (at most ``READ_BUDGET`` bytes) and return the
+        ``HOST:PORT`` of the first whole readiness line in it, or None. After a match, the next call goes on
+        after that line."""
+        try:
+            with open(self.path, "rb") as out:
+                out.seek(self.offset)
+                budget = READ_BUDGET
+                while budget > 0:
+                    chunk = out.read(min(_CHUNK, budget))
+                    if not chunk:
+                        return None
+                    budget -= len(chunk)
+                    found = self._feed(chunk)
+                    if found is not None:
+                        return found
+        except OSError:
+            return None
+        return None
+
+    def _feed(self, chunk: bytes) -> str | None:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                self._keep(chunk[start:])
+                self.offset += len(chunk) - start
+                return None
+            self._keep(chunk[start:end])
+            self.offset += end + 1 - start
+            start = end + 1
+            line, overlong = bytes(self._partial), self._overlong
+            self._partial.clear()
+            self._overlong = False
+            if len(self.head) < HEAD_LINES:
+                self.head.append(_cut(line, overlong))
+            match = None if overlong else READY_LINE.fullmatch(line)
+            if match:
+                return match.group(1).decode(errors="replace")
+
+    def _keep(self, piece: bytes) -> None:
+        if self._overlong:
+            return
+        if len(self._partial) + len(piece) > MAX_LINE:
+            self._partial.extend(piece[: MAX_LINE - len(self._partial)])
+            self._overlong = True
+        else:
+            self._partial.extend(piece)
+
+    def unfinished(self) -> str:
+        """The line the server has begun but not ended (cut), or ""."""
+        return _cut(bytes(self._partial), self._overlong) if self._partial else ""
+
+
+def _cut(line: bytes, longer: bool = False) -> str:
+    text = line.decode(errors="replace").rstrip("\r")
+    if longer or len(text) > HEAD_WIDTH:
+        return text[:HEAD_WIDTH] + " [...]"
+    return text
 
 
 class ServerProcess:
@@ -112,6 +199,9 @@ class ServerProcess:
                 _spawn_state["active"] = False
         self.pid = self.popen.pid
         self.pgid = self.pid
+        #: reads stdout for the readiness line; ``announced`` is that line's HOST:PORT once seen
+        self.scanner = OutputScanner(self.stdout_path)
+        self.announced: str | None = None
         _live.add(self)
         if _spawn_state["interrupted"]:  # a stop was requested while spawning: end the server, then obey it
             _spawn_state["interrupted"] = False
@@ -128,8 +218,8 @@ class ServerProcess:
         return _read(self.stderr_path)
 
     def stderr_tail(self, lines: int = 15) -> str:
-        """The last ``lines`` lines of stderr (for reports)."""
-        return "\n".join(self.stderr().rstrip().splitlines()[-lines:])
+        """The last ``lines`` lines of stderr (for reports), from at most its last ``TAIL_BYTES`` bytes."""
+        return "\n".join(_read_tail(self.stderr_path, TAIL_BYTES).rstrip().splitlines()[-lines:])
 
     # -- start-up -------------------------------------------------------------------------------------
     def poll(self) -> int | None:
@@ -141,29 +231,50 @@ class ServerProcess:
         detail = f"; stderr ends with:\n{tail}" if tail else " and printed nothing on stderr"
         return StartupFailure(f"the server exited with status {self.popen.returncode} {what}{detail}")
 
-    def wait_ready(self, timeout: float, port: int | None = None, transport: str = "tcp") -> str | None:
+    def wait_ready(
+        self, timeout: float, port: int | None = None, transport: str = "tcp", host: str | None = None
+    ) -> str | None:
         """Wait until the server is ready and return the ``HOST:PORT`` of its readiness line, if it printed one.
 
-        Ready means: a ``listening on HOST:PORT`` line on stdout, or (when ``port`` is given and ``/proc`` is
-        readable) a socket in LISTEN state on ``port`` (UDP: a socket bound to it), read from the kernel
-        without a probe.
-        Raises :class:`StartupFailure` if the server exits first, or is not ready within ``timeout`` seconds.
+        Ready means: a whole ``listening on HOST:PORT`` line (its newline arrived) on stdout, or (when
+        ``port`` is given and ``/proc`` is readable) a socket in LISTEN state on ``port`` (UDP: a socket bound
+        to it), read from the kernel without a probe. Stdout is read incrementally, in bounded memory.
+        With ``host`` (and ``/proc``), the socket must also be the server's: the one that takes clients of
+        ``host:PORT`` (the readiness line's port, else ``port``) is held by a member of its process group.
+        Raises :class:`StartupFailure` if the server exits first, if another process holds the announced
+        port (naming it), or if it is not ready within ``timeout`` seconds (showing what it printed and
+        the ports it does listen on).
         """
         deadline = time.monotonic() + timeout
-        watch_port = port is not None and port > 0 and sysinfo.available()
         started = time.monotonic()
+        watch = _Watch(self, port if port is not None and port > 0 else None, transport, host)
         while True:
-            match = READY_LINE.search(self.stdout_path.read_bytes())
-            if match:
-                return match.group(1).decode(errors="replace")
-            if watch_port and sysinfo.listening_sockets(port or 0, transport):
+            if self.announced is None:
+                self.announced = self.scanner.scan()
+            if self.announced is not None and watch.announced_ok(self.announced):
+                return self.announced
+            if self.announced is None and watch.port_ok():
                 return None
             # a server is usually ready within tens of ms: look every millisecond at first, then less often
             if self._wait_exit(deadline, FIRST_POLL if time.monotonic() - started < FAST_POLLING else POLL):
-                raise self._exited_error("before it was ready")
+                raise self._exited_error(f"before it was ready{watch.foreign_note()}")
             if time.monotonic() >= deadline:
-                what = f"listen on {transport} port {port}" if watch_port else "print 'listening on HOST:PORT'"
-                raise StartupFailure(f"the server did not {what} within {timeout:g}s (it is still running)")
+                raise StartupFailure(watch.not_ready(timeout))
+
+    def output_head(self) -> str:
+        """What a start-up failure shows of the server's output: the first lines of stdout and of stderr
+        (bounded), and an unfinished stdout line."""
+        parts = []
+        if self.scanner.head:
+            parts.append("its stdout begins with:\n" + "\n".join(f"  {line}" for line in self.scanner.head))
+        if self.scanner.unfinished():
+            parts.append(f"its stdout has an unfinished line (no newline yet): {self.scanner.unfinished()!r}")
+        if not parts:
+            parts.append("it printed nothing on stdout")
+        err = _head_lines(self.stderr_path)
+        if err:
+            parts.append("its stderr begins with:\n" + "\n".join(f"  {line}" for line in err))
+        return "\n".join(parts)
 
     def wait_asleep(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s until every thread of the group is asleep twice in a row, 1 ms apart (a
@@ -283,6 +394,151 @@ def _read(path: Path) -> str:
         return path.read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def _read_tail(path: Path, size: int) -> str:
+    """The last ``size`` bytes of ``path`` (from a line start when the file is longer), or ""."""
+    try:
+        with open(path, "rb") as f:
+            length = f.seek(0, os.SEEK_END)
+            f.seek(max(0, length - size))
+            data = f.read(size)
+    except OSError:
+        return ""
+    if length > size:
+        data = data.partition(b"\n")[2]
+    return data.decode(errors="replace")
+
+
+def _head_lines(path: Path) -> list[str]:
+    """The first ``HEAD_LINES`` lines of ``path``, each cut to ``HEAD_WIDTH`` characters, read from at most its
+    first ``MAX_LINE * HEAD_LINES`` bytes."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_LINE * HEAD_LINES)
+    except OSError:
+        return []
+    return [_cut(line) for line in data.splitlines()[:HEAD_LINES]]
+
+
+def _port_of(announced: str) -> int | None:
+    """The port of a readiness line's ``HOST:PORT``, or None if it has no valid one."""
+    port = announced.rpartition(":")[2]
+    return int(port) if port.isascii() and port.isdigit() and 0 < int(port) < 65536 else None
+
+
+class _Watch:
+    """What :meth:`ServerProcess.wait_ready` watches besides stdout: the server's socket on ``port`` (when
+    given), and whose the socket is (when ``host`` is given and ``/proc`` readable). It remembers the sockets
+    it found held by another process, to name that process in the failure and not to read again the
+    descriptors of a group that cannot have gained them."""
+
+    def __init__(self, server: ServerProcess, port: int | None, transport: str, host: str | None) -> None:
+        self.server = server
+        self.port = port if port is not None and sysinfo.available() else None
+        self.transport = transport
+        self.host = host if host is not None and sysinfo.available() else None
+        self.foreign: tuple[int, frozenset[int]] | None = None  #: (port, inodes) held by another process
+        self.announced_port: int | None = None
+
+    def _ours(self, port: int) -> bool | None:
+        """True: the socket taking clients of host:port is the server's; False: another process holds it
+        (remembered in ``foreign``); None: nothing takes them yet."""
+        assert self.host is not None
+        chosen = sysinfo.serving_sockets(self.host, port, self.transport)
+        if chosen is None:
+            return True  # /proc went away: nothing to observe
+        if not chosen:
+            return None
+        inodes = frozenset(c.inode for c in chosen)
+        if self.foreign == (port, inodes):
+            return False
+        if sysinfo.held_by_group(set(inodes), self.server.pid, self.server.pgid) is False:
+            self.foreign = (port, inodes)
+            return False
+        return True
+
+    def announced_ok(self, announced: str) -> bool:
+        """True once the announced port is the server's (or cannot be judged); :class:`StartupFailure` if
+        another process holds it."""
+        self.announced_port = _port_of(announced)
+        if self.host is None or self.announced_port is None:
+            return True
+        ours = self._ours(self.announced_port)
+        if ours is False:
+            where = self.where("which listens on")
+            raise StartupFailure(
+                f"the readiness line says 'listening on {announced}', but port {self.announced_port} is held by "
+                f"{self.holders()}, not by the server{f' ({where})' if where else ''}"
+            )
+        return bool(ours)
+
+    def port_ok(self) -> bool:
+        """True once the server listens on the port it was given (with ``host``: its own socket)."""
+        if self.port is None:
+            return False
+        if self.host is None:
+            return bool(sysinfo.listening_sockets(self.port, self.transport))
+        return bool(self._ours(self.port))
+
+    def holders(self) -> str:
+        """Who holds the sockets remembered in ``foreign`` (pid and command line when readable)."""
+        inodes = set(self.foreign[1]) if self.foreign else set()
+        return sysinfo.describe_holders(sysinfo.holders(inodes))
+
+    def foreign_note(self) -> str:
+        """`` (port P is held by ...)`` when another process holds the port waited for, else ""."""
+        if self.foreign is None:
+            return ""
+        return f" (port {self.foreign[0]} is held by {self.holders()})"
+
+    def own_ports(self) -> list[sysinfo.Listener] | None:
+        """The listening sockets of the server's group (None without ``/proc``)."""
+        return sysinfo.group_listeners(self.server.pgid, self.server.pid, self.transport)
+
+    def where(self, lead: str) -> str:
+        """``LEAD A, B`` (where the server's group listens), ``LEAD no port``, or "" without ``/proc``."""
+        found = self.own_ports()
+        if found is None:
+            return ""
+        return f"{lead} {', '.join(sorted({str(f) for f in found})) or 'no port'}"
+
+    def suggestion(self, instead: bool) -> str:
+        """``; it listens on A: give --port N...`` for a server that listens where the harness does not look
+        (``instead``: it was given a port), ``; it listens on no port``, or "" without ``/proc``."""
+        found = self.own_ports()
+        if found is None:
+            return ""
+        if not found:
+            return "; it listens on no port"
+        where = ", ".join(sorted({str(f) for f in found}))
+        ports = sorted({f.port for f in found})
+        port = str(ports[0]) if len(ports) == 1 else "N"
+        if instead:
+            return f"; it listens on {where} instead: make it use the port it is given ({{port}} or $PORT)"
+        return f"; it listens on {where}: give --port {port}, or put {{port}} in its command for the harness to choose"
+
+    def not_ready(self, timeout: float) -> str:
+        """The failure of a server still running at the deadline: what it did not do, what holds the port,
+        where it listens and what to give the harness; then the first lines it printed."""
+        server = self.server
+        if server.announced is not None:
+            first = (
+                f"the readiness line says 'listening on {server.announced}', but nothing listens on "
+                f"{self.host}:{self.announced_port} after {timeout:g}s{self.where('; it listens on')}"
+            )
+        elif self.port is not None:
+            held = f": port {self.port} is held by {self.holders()}, not by the server" if self.foreign else ""
+            first = (
+                f"the server did not listen on {self.transport} port {self.port} within {timeout:g}s "
+                f"(it is still running){held}{self.suggestion(True)}"
+            )
+        else:
+            first = (
+                f"the server did not print 'listening on HOST:PORT' within {timeout:g}s (it is still running)"
+                f"{self.suggestion(False)}"
+            )
+        return f"{first}\n{server.output_head()}"
 
 
 @atexit.register

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -98,10 +100,22 @@ _LISTEN = "0A"
 _UNCONNECTED = "07"  #: a UDP socket bound but not connected (in /proc/net/udp)
 
 
-def listening_sockets(port: int, transport: str = "tcp") -> list[str] | None:
-    """Local addresses in LISTEN state on TCP ``port`` (``transport="udp"``: UDP sockets bound to it), e.g.
-    ``['127.0.0.1', '::']``, or None without ``/proc``."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class Listener:
+    """A socket waiting for clients: TCP in LISTEN state, or UDP bound and not connected."""
+
+    address: str  #: local IP address, e.g. ``127.0.0.1`` or ``::``
+    port: int
+    inode: int  #: the socket's inode: ``socket:[INODE]`` among the descriptors of the process holding it
+    v6: bool  #: from /proc/net/tcp6 (udp6)
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def listeners(transport: str = "tcp", port: int | None = None) -> list[Listener] | None:
+    """Every listening socket of ``transport`` (on ``port`` only, when given), or None without ``/proc``."""
+    found: list[Listener] = []
     seen_any = False
     state_wanted = _LISTEN if transport == "tcp" else _UNCONNECTED
     for name, v6 in ((transport, False), (f"{transport}6", True)):
@@ -112,11 +126,150 @@ def listening_sockets(port: int, transport: str = "tcp") -> list[str] | None:
         seen_any = True
         for line in lines:
             fields = line.split()
-            local, state = fields[1], fields[3]
-            hex_ip, hex_port = local.split(":")
-            if state == state_wanted and int(hex_port, 16) == port:
-                found.append(_decode_ip(hex_ip, v6))
+            if len(fields) < 10 or fields[3] != state_wanted:
+                continue
+            hex_ip, hex_port = fields[1].split(":")
+            if port is None or int(hex_port, 16) == port:
+                found.append(Listener(_decode_ip(hex_ip, v6), int(hex_port, 16), int(fields[9]), v6))
     return found if seen_any else None
+
+
+def listening_sockets(port: int, transport: str = "tcp") -> list[str] | None:
+    """Local addresses in LISTEN state on TCP ``port`` (``transport="udp"``: UDP sockets bound to it), e.g.
+    ``['127.0.0.1', '::']``, or None without ``/proc``."""
+    found = listeners(transport, port)
+    return None if found is None else [listener.address for listener in found]
+
+
+def serving(candidates: list[Listener], host: str) -> list[Listener]:
+    """Those of ``candidates`` (all on one port) that the kernel would hand a client connecting to ``host``: the
+    ones bound to ``host`` itself if any, else IPv4 wildcards, else IPv6 wildcards (which take IPv4 too unless
+    ``IPV6_V6ONLY``, which /proc does not show), as Linux prefers the most specific socket."""
+    if ":" in host:
+        tiers = [{(True, host)}, {(True, "::")}]
+    else:
+        tiers = [{(False, host), (True, f"::ffff:{host}")}, {(False, "0.0.0.0")}, {(True, "::")}]
+    for tier in tiers:
+        chosen = [c for c in candidates if (c.v6, c.address) in tier]
+        if chosen:
+            return chosen
+    return []
+
+
+def socket_inodes(pid: int) -> set[int] | None:
+    """The inodes of the sockets among ``pid``'s descriptors, or None if they cannot be read (a process of
+    another user, or one that has ended)."""
+    fd_dir = PROC / str(pid) / "fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return None
+    inodes = set()
+    for name in names:
+        try:
+            link = os.readlink(fd_dir / name)
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    return inodes
+
+
+def process_group(pgid: int, pid: int) -> Iterator[int]:
+    """The members of group ``pgid`` whose leader is ``pid``, lazily: ``pid`` and its descendants in the group
+    first (from ``/proc/PID/task/TID/children``, without listing all of ``/proc``), then, only if the caller
+    asks for more, any other member (one whose parent has ended), found by listing ``/proc``."""
+    family = [pid, *(p for p in descendants(pid) if pgid_of(p) == pgid)]
+    yield from family
+    yield from (p for p in group_members(pgid) or [] if p not in family)
+
+
+def descendants(pid: int, limit: int = 10000) -> list[int]:
+    """The live descendants of ``pid`` (at most ``limit``), parents before their children; [] if none or not
+    observable."""
+    found: list[int] = []
+    todo = [pid]
+    while todo and len(found) < limit:
+        parent = todo.pop(0)
+        try:
+            tasks = list((PROC / str(parent) / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found[:limit]
+
+
+def pgid_of(pid: int) -> int | None:
+    """The process group of ``pid``, or None if it has ended."""
+    fields = _stat_fields(PROC / str(pid) / "stat")
+    return int(fields[2]) if fields else None
+
+
+def holders(inodes: set[int]) -> list[int]:
+    """The processes (of those whose descriptors can be read) that hold any socket of ``inodes``; this lists
+    all of ``/proc``, so it is for reports, not for polling."""
+    found = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (socket_inodes(int(entry.name)) or set()) & inodes:
+            found.append(int(entry.name))
+    return found
+
+
+def command_line(pid: int, limit: int = 200) -> str | None:
+    """The command line of ``pid`` (arguments joined by spaces, cut to ``limit`` characters), or None."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    text = " ".join(arg.decode(errors="replace") for arg in raw.split(b"\0") if arg)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_holders(pids: list[int]) -> str:
+    """``pid 123 (python3 -m http.server 8000)`` for each of ``pids``, or "a process of another user" when
+    none is known (a socket whose holder's descriptors cannot be read)."""
+    if not pids:
+        return "a process of another user"
+    named = [f"pid {p} ({cmd})" if (cmd := command_line(p)) else f"pid {p}" for p in pids[:3]]
+    return ", ".join(named) + (f" and {len(pids) - 3} more" if len(pids) > 3 else "")
+
+
+def serving_sockets(host: str, port: int, transport: str = "tcp") -> list[Listener] | None:
+    """The listening sockets that would take a client of ``host:port`` (see :func:`serving`), or None
+    without ``/proc``."""
+    found = listeners(transport, port)
+    return None if found is None else serving(found, host)
+
+
+def held_by_group(inodes: set[int], pid: int, pgid: int) -> bool | None:
+    """True if a member of process group ``pgid`` (whose leader is ``pid``) holds a socket of ``inodes``,
+    False if none does, None if that cannot be told (a member whose descriptors cannot be read). Reads the
+    descriptors of ``pid`` first, then of its descendants, and lists ``/proc`` only if they do not hold it."""
+    unreadable = False
+    for member in process_group(pgid, pid):
+        held = socket_inodes(member)
+        if held is None:
+            unreadable = unreadable or pgid_of(member) is not None  # one that ended meanwhile holds nothing
+        elif held & inodes:
+            return True
+    return None if unreadable else False
+
+
+def group_listeners(pgid: int, pid: int, transport: str = "tcp") -> list[Listener] | None:
+    """The listening sockets the group's members hold, or None without ``/proc``."""
+    found = listeners(transport)
+    if found is None:
+        return None
+    inodes: set[int] = set()
+    for member in process_group(pgid, pid):
+        inodes |= socket_inodes(member) or set()
+    return [listener for listener in found if listener.inode in inodes]
 
 
 def _decode_ip(hex_ip: str, v6: bool) -> str:

@@ -272,7 +272,9 @@ class SubprocessTarget(Target):
         else:
             self.process = ServerProcess(argv, env=env)
         try:
-            announced = self.process.wait_ready(self.startup_timeout, port if port else None, self.transport)
+            # the socket must be the server's, unless the harness handed it over (--listen-fd)
+            owner_host = None if self.listen_fd else self.host
+            announced = self.process.wait_ready(self.startup_timeout, port or None, self.transport, owner_host)
             # a server may announce a wildcard or a name: we always talk to the loopback host we asked for
             address = (self.host, announced_port(announced)) if announced else (self.host, port)
         except BaseException:  # whatever fails after the spawn, the server does not outlive it

@@ -59,6 +59,8 @@ BROKEN = {
     "header_in_accept_loop": (broken("header_in_accept_loop"), "conn.slowloris", "fail", "was not served"),
     "closes_wrong_socket_on_reset": (broken("closes_wrong_socket_on_reset"), "fuzz.stateful", "fail", "steps"),
     "crashes_at_startup": (broken("crashes_at_startup"), "startup.ready", "fail", "KeyError"),
+    "picks_own_port": (broken("picks_own_port"), "startup.ready", "fail", "it listens on 127.0.0.1:"),
+    "detached_worker": (broken("detached_worker"), "startup.ready", "fail", "not by the server"),
     "drops_silent_clients": (broken("drops_silent_clients"), "fuzz.faults", "fail", "through the proxy"),
     # third-party: nmap's ncat before its half-close fix (nmap/nmap#2510) drops what cat has not written yet
     "ncat --exec /bin/cat": (
