@@ -429,21 +429,26 @@ def _port_of(announced: str) -> int | None:
 
 class _Watch:
     """What :meth:`ServerProcess.wait_ready` watches besides stdout: the server's socket on ``port`` (when
-    given), and whose the socket is (when ``host`` is given and ``/proc`` readable). It remembers the sockets
-    it found held by another process, to name that process in the failure and not to read again the
-    descriptors of a group that cannot have gained them."""
+    given), and whose the socket is (when ``host`` is given and ``/proc`` readable). It remembers, per port,
+    the sockets it found held outside the server's group and by whom, to name them in the failure and not to
+    read all of ``/proc`` again for sockets the group cannot have gained."""
+
+    #: how often the sockets of a port held by no process we can see are looked at again (seconds)
+    RECHECK = 0.1
 
     def __init__(self, server: ServerProcess, port: int | None, transport: str, host: str | None) -> None:
         self.server = server
         self.port = port if port is not None and sysinfo.available() else None
         self.transport = transport
         self.host = host if host is not None and sysinfo.available() else None
-        self.foreign: tuple[int, frozenset[int]] | None = None  #: (port, inodes) held by another process
+        #: port -> (inodes of the sockets serving it, not the group's; the pids holding them; when seen)
+        self.foreign: dict[int, tuple[frozenset[int], list[int], float]] = {}
         self.announced_port: int | None = None
 
     def _ours(self, port: int) -> bool | None:
-        """True: the socket taking clients of host:port is the server's; False: another process holds it
-        (remembered in ``foreign``); None: nothing takes them yet."""
+        """True: the socket taking clients of host:port is the server's (or that cannot be observed); False:
+        a process outside its group holds it (remembered in ``foreign``); None: nothing takes them yet, or
+        no process we can see holds them (a process of another user, or a socket being handed over)."""
         assert self.host is not None
         chosen = sysinfo.serving_sockets(self.host, port, self.transport)
         if chosen is None:
@@ -451,12 +456,14 @@ class _Watch:
         if not chosen:
             return None
         inodes = frozenset(c.inode for c in chosen)
-        if self.foreign == (port, inodes):
-            return False
-        if sysinfo.held_by_group(set(inodes), self.server.pid, self.server.pgid) is False:
-            self.foreign = (port, inodes)
-            return False
-        return True
+        known = self.foreign.get(port)
+        if known is not None and known[0] == inodes and (known[1] or time.monotonic() < known[2] + self.RECHECK):
+            return False if known[1] else None
+        if sysinfo.held_by_group(set(inodes), self.server.pid, self.server.pgid) is not False:
+            return True
+        pids = sysinfo.holders(set(inodes))
+        self.foreign[port] = (inodes, pids, time.monotonic())
+        return False if pids else None
 
     def announced_ok(self, announced: str) -> bool:
         """True once the announced port is the server's (or cannot be judged); :class:`StartupFailure` if
@@ -466,12 +473,15 @@ class _Watch:
             return True
         ours = self._ours(self.announced_port)
         if ours is False:
-            where = self.where("which listens on")
-            raise StartupFailure(
-                f"the readiness line says 'listening on {announced}', but port {self.announced_port} is held by "
-                f"{self.holders()}, not by the server{f' ({where})' if where else ''}"
-            )
+            raise StartupFailure(self._announced_elsewhere(announced, self.announced_port))
         return bool(ours)
+
+    def _announced_elsewhere(self, announced: str, port: int) -> str:
+        where = self.where("which listens on")
+        return (
+            f"the readiness line says 'listening on {announced}', but port {port} is held by {self.holders(port)}, "
+            f"not by the server{f' ({where})' if where else ''}"
+        )
 
     def port_ok(self) -> bool:
         """True once the server listens on the port it was given (with ``host``: its own socket)."""
@@ -481,16 +491,17 @@ class _Watch:
             return bool(sysinfo.listening_sockets(self.port, self.transport))
         return bool(self._ours(self.port))
 
-    def holders(self) -> str:
-        """Who holds the sockets remembered in ``foreign`` (pid and command line when readable)."""
-        inodes = set(self.foreign[1]) if self.foreign else set()
-        return sysinfo.describe_holders(sysinfo.holders(inodes))
+    def holders(self, port: int) -> str:
+        """Who holds the sockets of ``port`` remembered in ``foreign`` (pid and command line when readable)."""
+        known = self.foreign.get(port)
+        return sysinfo.describe_holders(known[1] if known else [])
 
     def foreign_note(self) -> str:
         """`` (port P is held by ...)`` when another process holds the port waited for, else ""."""
-        if self.foreign is None:
+        port = self.announced_port if self.server.announced is not None else self.port
+        if port is None or port not in self.foreign:
             return ""
-        return f" (port {self.foreign[0]} is held by {self.holders()})"
+        return f" (port {port} is held by {self.holders(port)})"
 
     def own_ports(self) -> list[sysinfo.Listener] | None:
         """The listening sockets of the server's group (None without ``/proc``)."""
@@ -522,13 +533,19 @@ class _Watch:
         """The failure of a server still running at the deadline: what it did not do, what holds the port,
         where it listens and what to give the harness; then the first lines it printed."""
         server = self.server
-        if server.announced is not None:
+        if server.announced is not None and self.announced_port in self.foreign:
+            first = self._announced_elsewhere(server.announced, self.announced_port)
+        elif server.announced is not None:
             first = (
                 f"the readiness line says 'listening on {server.announced}', but nothing listens on "
                 f"{self.host}:{self.announced_port} after {timeout:g}s{self.where('; it listens on')}"
             )
         elif self.port is not None:
-            held = f": port {self.port} is held by {self.holders()}, not by the server" if self.foreign else ""
+            held = (
+                f": port {self.port} is held by {self.holders(self.port)}, not by the server"
+                if self.port in self.foreign
+                else ""
+            )
             first = (
                 f"the server did not listen on {self.transport} port {self.port} within {timeout:g}s "
                 f"(it is still running){held}{self.suggestion(True)}"

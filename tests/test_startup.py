@@ -286,6 +286,22 @@ def test_port_taken_by_another_process_and_the_server_listens_elsewhere(held_por
 
 
 @needs_proc
+def test_a_port_held_by_a_process_we_cannot_see_is_said_so(
+    held_port: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder's descriptors cannot be read (another user's process): the harness waits out the start-up
+    timeout (the socket may be on its way to the server) and then says who it cannot name."""
+    monkeypatch.setattr(sysinfo, "holders", lambda inodes: [])
+    port = held_port.getsockname()[1]
+    monkeypatch.setenv("OTHER_PORT", str(port))
+    target = SubprocessTarget(command(ANNOUNCES_OTHER, "{port}"), port=None, startup_timeout=1)
+    with pytest.raises(StartupFailure) as failure:
+        target.start()
+    first = failure.value.message.splitlines()[0]
+    assert f"port {port} is held by a process of another user, not by the server" in first, first
+
+
+@needs_proc
 def test_a_udp_port_taken_by_another_process_is_named() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
         held.bind(("127.0.0.1", 0))
