@@ -29,6 +29,10 @@ from harness.waiting import poll_until
 HERE = Path(__file__).parent
 PY = sys.executable
 
+#: the start-up timeout of a server the harness must wait out: long enough for it to be listening (and to have
+#: printed what it prints) on a loaded machine, where a Python program can take a second to start
+WAITED_OUT = 3.0
+
 needs_proc = pytest.mark.skipif(not sysinfo.available(), reason="socket ownership is read from /proc")
 
 #: a small echo server; each scenario below appends what it does before serving
@@ -218,7 +222,7 @@ def test_the_command_line_survives_a_10_mib_readiness_line(tmp_path: Path) -> No
 
 
 def test_a_line_that_never_ends_is_shown_cut() -> None:
-    target = SubprocessTarget(command(NEVER_ENDS, "0"), port=0, startup_timeout=2)
+    target = SubprocessTarget(command(NEVER_ENDS, "0"), port=0, startup_timeout=WAITED_OUT)
     with pytest.raises(StartupFailure) as failure:
         target.start()
     message = failure.value.message
@@ -247,11 +251,11 @@ def test_a_readiness_line_naming_another_process_port_fails_naming_it(
 def test_a_readiness_line_naming_a_port_nothing_listens_on_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     with refused_address() as refused:
         monkeypatch.setenv("OTHER_PORT", str(refused[1]))
-        target = SubprocessTarget(command(ANNOUNCES_OTHER, "{port}"), port=None, startup_timeout=1.5)
+        target = SubprocessTarget(command(ANNOUNCES_OTHER, "{port}"), port=None, startup_timeout=WAITED_OUT)
         with pytest.raises(StartupFailure) as failure:
             target.start()
     first = failure.value.message.splitlines()[0]
-    assert f"nothing listens on 127.0.0.1:{refused[1]} after 1.5s" in first, first
+    assert f"nothing listens on 127.0.0.1:{refused[1]} after {WAITED_OUT:g}s" in first, first
     assert "it listens on 127.0.0.1:" in first, first
 
 
@@ -276,7 +280,7 @@ def test_port_taken_by_another_process_and_the_server_cannot_bind(held_port: soc
 @needs_proc
 def test_port_taken_by_another_process_and_the_server_listens_elsewhere(held_port: socket.socket) -> None:
     port = held_port.getsockname()[1]
-    target = SubprocessTarget(command(FALLS_BACK, str(port)), port=port, startup_timeout=1.5)
+    target = SubprocessTarget(command(FALLS_BACK, str(port)), port=port, startup_timeout=WAITED_OUT)
     with pytest.raises(StartupFailure) as failure:
         target.start()
     first = failure.value.message.splitlines()[0]
@@ -294,7 +298,7 @@ def test_a_port_held_by_a_process_we_cannot_see_is_said_so(
     monkeypatch.setattr(sysinfo, "holders", lambda inodes: [])
     port = held_port.getsockname()[1]
     monkeypatch.setenv("OTHER_PORT", str(port))
-    target = SubprocessTarget(command(ANNOUNCES_OTHER, "{port}"), port=None, startup_timeout=1)
+    target = SubprocessTarget(command(ANNOUNCES_OTHER, "{port}"), port=None, startup_timeout=WAITED_OUT)
     with pytest.raises(StartupFailure) as failure:
         target.start()
     first = failure.value.message.splitlines()[0]
@@ -317,7 +321,7 @@ def test_a_udp_port_taken_by_another_process_is_named() -> None:
 def test_a_server_that_prints_nothing_is_told_where_it_listens(monkeypatch: pytest.MonkeyPatch) -> None:
     own = free_port()
     monkeypatch.setenv("ECHO_PORT", str(own))
-    target = SubprocessTarget([PY, str(HERE / "broken" / "picks_own_port.py"), "0"], port=0, startup_timeout=1.5)
+    target = SubprocessTarget([PY, str(HERE / "broken" / "picks_own_port.py"), "0"], port=0, startup_timeout=WAITED_OUT)
     with pytest.raises(StartupFailure) as failure:
         target.start()
     lines = failure.value.message.splitlines()
