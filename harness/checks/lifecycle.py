@@ -257,8 +257,9 @@ def _probe(address: Address, options: CheckOptions) -> str:
 
 
 def _stderr_of(target: Target) -> str:
+    """The end of the server's stderr (bounded: a traceback on exit is at its end)."""
     process = getattr(target, "process", None)
-    return process.stderr() if process is not None else ""
+    return process.stderr_tail(400) if process is not None else ""
 
 
 def _restart_anywhere(target: Target) -> None:
@@ -269,7 +270,7 @@ def _restart_anywhere(target: Target) -> None:
 
 def _announces(target: Target) -> bool:
     process = getattr(target, "process", None)
-    return process is not None and "listening on" in process.stdout()
+    return process is not None and process.announced is not None
 
 
 @check(
