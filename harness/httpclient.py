@@ -13,6 +13,7 @@ import re
 import selectors
 import socket
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,10 +32,12 @@ class Reply:
     """What came back for one request: the raw bytes, how the connection ended, and the parsed response."""
 
     raw: bytes
-    end: str  #: "FIN", "RST", "idle" (nothing moved for ``idle`` s), "timeout" or "limit" (too much came back)
+    end: str  #: "FIN", "RST", "idle" (nothing moved for ``idle`` s), "timeout", "limit" (too much came back),
+    #: or "complete" (the response was whole by its framing before any close: see :func:`converse`)
     seconds: float
     write_error: str = ""  #: why writing the request stopped early, if it did
     status: int | None = None
+    version: str = ""  #: of the status line, e.g. "HTTP/1.1"
     reason: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)  #: lower-case name -> every value
     body: bytes = b""
@@ -58,6 +61,7 @@ class Reply:
             "idle": f"nothing more came, and the connection was still open after {self.seconds:.1f} s",
             "timeout": f"the exchange was still going after {self.seconds:.1f} s",
             "limit": "far more bytes than expected came back",
+            "complete": f"the response was whole after {self.seconds:.1f} s (the connection was not closed yet)",
         }[self.end]
 
     def describe(self) -> str:
@@ -68,7 +72,7 @@ class Reply:
         return f"{self.status} {self.reason}".rstrip() + f" with {len(self.body)} B of body; {self.ending()}"
 
 
-_STATUS = re.compile(rb"HTTP/\d\.\d (\d{3})(?: ([^\r\n]*))?")
+_STATUS = re.compile(rb"(HTTP/\d\.\d) (\d{3})(?: ([^\r\n]*))?")
 
 
 def parse_reply(raw: bytes, end: str, seconds: float, write_error: str = "") -> Reply:
@@ -85,8 +89,9 @@ def parse_reply(raw: bytes, end: str, seconds: float, write_error: str = "") -> 
     match = _STATUS.match(lines[0].rstrip(b"\r"))
     if match is None:
         return reply
-    reply.status = int(match.group(1))
-    reply.reason = (match.group(2) or b"").decode("latin-1")
+    reply.version = match.group(1).decode("ascii")
+    reply.status = int(match.group(2))
+    reply.reason = (match.group(3) or b"").decode("latin-1")
     reply.complete_head = crlf >= 0 or lf >= 0
     reply.body = body
     for line in lines[1:]:
@@ -149,9 +154,20 @@ def split(request: bytes, chunks: Sequence[int]) -> list[bytes]:
 
 
 def _pump(
-    sock: socket.socket, pieces: list[bytes], pause: float, limit: int, deadline: float, idle: float
+    sock: socket.socket,
+    pieces: list[bytes],
+    pause: float,
+    limit: int,
+    deadline: float,
+    idle: float,
+    complete: Callable[[bytes], bool] | None = None,
+    raw: bytearray | None = None,
 ) -> tuple[bytearray, str, str]:
-    raw = bytearray()
+    """Write ``pieces`` while reading into ``raw`` until the server closes, a bound is hit, or (with
+    ``complete``) what was read satisfies ``complete``; returns what was read, how it ended, a write error."""
+    raw = bytearray() if raw is None else raw
+    if complete is not None and complete(bytes(raw)):
+        return raw, "complete", ""
     write_error = ""
     index, offset = 0, 0
     next_write = time.monotonic()
@@ -187,6 +203,8 @@ def _pump(
                         last_moved = time.monotonic()
                         if len(raw) > limit:
                             return raw, "limit", write_error
+                        if complete is not None and complete(bytes(raw)):
+                            return raw, "complete", write_error
                 if events & selectors.EVENT_WRITE:
                     try:
                         sent = sock.send(pieces[index][offset:])
@@ -201,6 +219,150 @@ def _pump(
                         if offset == len(pieces[index]):
                             index, offset = index + 1, 0
                             next_write = last_moved + pause
+
+
+def response_length(raw: bytes, method: str = "GET") -> int | None:
+    """How many bytes of ``raw`` the first response takes once it is whole, by its own framing (no body after
+    HEAD, 1xx, 204 and 304; ``Transfer-Encoding: chunked``; ``Content-Length``), or None: not whole yet, or
+    framed only by the connection's close (no length, or a framing this cannot parse)."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head_end += 4
+    reply = parse_reply(raw[:head_end], "FIN", 0.0)
+    if reply.status is None:
+        return None
+    if method == "HEAD" or reply.status < 200 or reply.status in (204, 304):
+        return head_end
+    coding = ",".join(reply.headers.get("transfer-encoding", [])).lower()
+    if coding:
+        return _chunked_end(raw, head_end) if coding.replace(" ", "").endswith("chunked") else None
+    lengths = set(reply.headers.get("content-length", []))
+    if len(lengths) == 1 and (length := lengths.pop()).isdigit():
+        return head_end + int(length) if len(raw) >= head_end + int(length) else None
+    return None
+
+
+def _chunked_end(raw: bytes, pos: int) -> int | None:
+    """Where a chunked body starting at ``pos`` ends (after its trailers), or None if it is not whole yet."""
+    while True:
+        line_end = raw.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        size_text = raw[pos:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return None  # malformed: only the close can end it; the judge says what is wrong
+        pos = line_end + 2
+        if size == 0:
+            end = raw.find(b"\r\n\r\n", pos - 2)
+            return None if end < 0 else end + 4
+        pos += size + 2
+        if pos > len(raw):
+            return None
+
+
+def decode_body(reply: Reply) -> tuple[bytes, str]:
+    """The body of ``reply`` as the client's application sees it, undoing ``Transfer-Encoding: chunked``
+    and a gzip or deflate ``Content-Encoding``; with a problem in words (empty when there is none)."""
+    body = reply.body
+    coding = ",".join(reply.headers.get("transfer-encoding", [])).lower().replace(" ", "")
+    if coding:
+        if coding != "chunked":
+            return body, f"Transfer-Encoding: {coding}, which the client did not offer"
+        body, problem = _dechunk(body)
+        if problem:
+            return body, problem
+    encoding = ",".join(reply.headers.get("content-encoding", [])).lower().replace(" ", "")
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            body = zlib.decompress(body, 47)
+        elif encoding == "deflate":
+            try:
+                body = zlib.decompress(body)
+            except zlib.error:
+                body = zlib.decompress(body, -15)  # raw deflate, as some servers send it
+        elif encoding not in ("", "identity"):
+            return body, f"Content-Encoding: {encoding}, which the client did not offer"
+    except zlib.error as exc:
+        return body, f"a body declared Content-Encoding: {encoding} does not decompress ({exc})"
+    return body, ""
+
+
+def _dechunk(body: bytes) -> tuple[bytes, str]:
+    out, pos = bytearray(), 0
+    while True:
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0:
+            return bytes(out), f"the chunked body ends inside a chunk header after {len(out)} B"
+        size_text = body[pos:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return bytes(out), f"a chunk size {size_text[:20]!r} that is not hexadecimal"
+        pos = line_end + 2
+        if size == 0:
+            return bytes(out), ""
+        if body[pos + size : pos + size + 2] != b"\r\n":
+            return bytes(out) + body[pos : pos + size], f"a chunk of {size} B is cut off or not followed by CRLF"
+        out += body[pos : pos + size]
+        pos += size + 2
+
+
+def persistent(reply: Reply) -> bool:
+    """Whether a client may send its next request on the connection of ``reply`` (RFC 9112 section 9.3): not
+    after ``Connection: close``; after an HTTP/1.1 response; after an HTTP/1.0 one with ``Connection: keep-alive``."""
+    tokens = {t.strip().lower() for v in reply.headers.get("connection", []) for t in v.split(",")}
+    if "close" in tokens:
+        return False
+    return reply.version == "HTTP/1.1" or (reply.version == "HTTP/1.0" and "keep-alive" in tokens)
+
+
+def converse(
+    address: Address,
+    requests: Sequence[tuple[str, bytes]],
+    options: CheckOptions,
+    *,
+    limit: int = 4 * MiB,
+) -> list[Reply]:
+    """Send each ``(method, request)`` on one connection, the next only once the previous response is whole,
+    :func:`persistent`, and its connection still open, as a client reusing a connection does. One
+    :class:`Reply` per response read (fewer when the server closed, declared the connection done, or stopped
+    answering first). A reply whose connection stayed open ends ``"complete"``; the last one may end in
+    ``"idle"`` (no whole response within ``options.idle`` seconds: a hang). Every wait is bounded; nothing
+    the server does makes it raise once connected."""
+    start = time.monotonic()
+    deadline = start + options.timeout * max(len(requests), 1)
+    replies: list[Reply] = []
+    sock = connect(address, options.timeout)
+    try:
+        carry = bytearray()
+        for method, request in requests:
+            began = time.monotonic()
+            write_error = ""
+            try:
+                sock.setblocking(True)
+                sock.settimeout(options.timeout)
+                sock.sendall(request)
+            except OSError as exc:
+                write_error = f"{exc.strerror or exc} before the request was sent"
+            sock.setblocking(False)
+
+            def whole(raw: bytes, method: str = method) -> bool:
+                return response_length(raw, method) is not None
+
+            raw, end, _ = _pump(sock, [], 0.0, limit, deadline, options.idle, whole, carry)
+            length = response_length(bytes(raw), method) if end == "complete" else None
+            carry = bytearray(raw[length:]) if length is not None else bytearray()
+            kept = bytes(raw[:length]) if length is not None else bytes(raw)
+            reply = parse_reply(kept, end, time.monotonic() - began, write_error)
+            replies.append(reply)
+            if end != "complete" or not persistent(reply):
+                break
+    finally:
+        sock.close()
+    return replies
 
 
 def snippet(
@@ -310,4 +472,16 @@ class Session:
         return (ServerWarning if warn else ServerFault)(message, reproducer=code)
 
 
-__all__ = ["Reply", "Session", "fetch", "parse_reply", "request_bytes", "snippet", "split"]
+__all__ = [
+    "Reply",
+    "Session",
+    "converse",
+    "decode_body",
+    "fetch",
+    "parse_reply",
+    "persistent",
+    "request_bytes",
+    "response_length",
+    "snippet",
+    "split",
+]

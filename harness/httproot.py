@@ -21,7 +21,7 @@ import stat
 import tempfile
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -153,6 +153,35 @@ class Root:
     largest: Item | None
     outside: list[Item]  #: traversal targets
     outside_data: dict[str, bytes]
+    links: dict[str, str] = field(default_factory=dict)  #: URL path of each symlink pointing outside -> its target
+
+    def via_symlink(self, target: str, leaked: str) -> str | None:
+        """The symlink in the root (its URL path) that the request target ``target`` names as an ordinary path
+        inside the root, when the file ``leaked`` is that symlink's target or lies under it; else None.
+
+        Ordinary: query and fragment dropped, percent-decoded once, no backslash, NUL or ``%`` left, its
+        ``.``/``..`` segments removed as RFC 3986 section 5.2.4 does (a ``..`` at the top stays at the root).
+        Serving such a request is following a link that the administrator placed in the root, not a request
+        escaping it: a file outside the root served for any other request is an escape."""
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        if not path.startswith("/"):
+            return None
+        decoded = urllib.parse.unquote_to_bytes(path)
+        if any(c in decoded for c in (b"\\", b"\x00", b"%")):
+            return None
+        stack: list[bytes] = []
+        for segment in decoded.split(b"/"):
+            if segment == b"..":
+                if stack:
+                    stack.pop()
+            elif segment not in (b"", b"."):
+                stack.append(segment)
+        normal = b"/" + b"/".join(stack)
+        for url, real in self.links.items():
+            link = urllib.parse.unquote_to_bytes(url)
+            if (normal == link or normal.startswith(link + b"/")) and _under(real, leaked):
+                return url
+        return None
 
     def leaked(self, body: bytes) -> str | None:
         """The real path of the traversal target whose bytes ``body`` is (or else contains), if any."""
@@ -210,7 +239,7 @@ def _scan(root: str) -> Root:
     big = [f for f in files if f.size <= 64 * MiB]
     largest = max(big, key=lambda f: f.size) if big else None
     outside, data = _outside(root, files, links)
-    return Root(root, files, sample, largest, outside, data)
+    return Root(root, files, sample, largest, outside, data, {url_for(rel): real for rel, real in links})
 
 
 def _walk(root: str) -> Iterator[tuple[str, str]]:

@@ -8,8 +8,10 @@ One request per connection (HTTP/1.0, ``Connection: close``), served by a thread
   it is split across TCP segments: a request line longer than ``MAX_REQUEST_LINE`` bytes is answered 414,
   a head longer than ``MAX_HEAD`` bytes 431. The whole head must arrive within ``request_timeout`` seconds
   (one deadline, so a client trickling a byte at a time is cut off too), else 408.
-- The request line must be ``METHOD SP /target SP HTTP/d.d`` in ASCII (else 400); methods other than GET and
-  HEAD get 405 with ``Allow: GET, HEAD``; an HTTP major version other than 1 gets 505.
+- The request line must be ``METHOD SP /target SP HTTP/d.d`` in ASCII (else 400), or carry the absolute form
+  ``http://authority/target`` (which RFC 9112 says every HTTP/1.1 server MUST accept; the authority is
+  ignored: there is one tree); methods other than GET and HEAD get 405 with ``Allow: GET, HEAD``; an HTTP
+  major version other than 1 gets 505.
 - The target's path (query and fragment dropped) is percent-decoded once; a malformed escape or a NUL byte
   is 400. It is resolved with :func:`os.path.realpath` under the root's real path and must stay under it:
   ``..``, encoded ``%2e%2e``, absolute paths and symlinks pointing outside all end outside and get 404 (the
@@ -57,6 +59,7 @@ _TYPES = mimetypes.MimeTypes()
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_ABSOLUTE = re.compile(rb"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*")
 
 REASONS = {
     200: "OK",
@@ -99,10 +102,14 @@ def content_type(path: str) -> str:
 
 
 def parse_request_line(line: bytes) -> Request:
-    """Parse ``METHOD SP TARGET SP HTTP/d.d``. Raises :class:`HTTPError` 400 for any other shape (including
-    non-ASCII bytes and targets not starting with ``/``), 505 for a major version other than 1, 405 (with
-    ``Allow``) for a well-formed request with a method other than GET or HEAD."""
+    """Parse ``METHOD SP TARGET SP HTTP/d.d``; an absolute-form target (``http://host/path``) becomes its
+    origin form (``/path``, ``/`` when empty). Raises :class:`HTTPError` 400 for any other shape (including
+    non-ASCII bytes and other targets not starting with ``/``), 505 for a major version other than 1, 405
+    (with ``Allow``) for a well-formed request with a method other than GET or HEAD."""
     parts = line.split(b" ")
+    if len(parts) == 3 and (authority := _ABSOLUTE.match(parts[1])) is not None:
+        rest = parts[1][authority.end() :]
+        parts[1] = rest if rest.startswith(b"/") else b"/" + rest
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1].startswith(b"/"):
         raise HTTPError(400)
     if any(b <= 0x20 or b >= 0x7F for b in parts[1]):

@@ -13,10 +13,12 @@ with ``socket.create_connection``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
 import urllib.parse
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from .. import sysinfo
 from ..errors import CheckSkipped
-from ..httpclient import Reply, Session, request_bytes, snippet, split
+from ..httpclient import Reply, Session, converse, decode_body, request_bytes, snippet, split
 from ..httproot import EXPECTED_TYPES, OUTSIDE_MAX_SIZE, Item, Root, scan_root
 from ..net import Address, connect, format_address
 from ..strategies import KiB, MiB
@@ -225,34 +227,69 @@ def _malformed_lines() -> st.SearchStrategy[bytes]:
     return st.one_of(joined, raw).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")).filter(bool)
 
 
+def _malformed_problem(reply: Reply, target: Target) -> tuple[bool, str] | None:
+    """None when ``reply`` is a right answer to a malformed request (a 4xx, 501 or 505), else (fail, why): a
+    broken promise fails (a death, a hang, a connection ended with no answer at all: the client waited for one);
+    a SHOULD-level answer warns (no status line, a 2xx or 3xx, a 5xx)."""
+    status = reply.status
+    if status is not None and (400 <= status < 500 or status in _LENIENT_OK):
+        return None
+    if not target.alive():
+        return True, reply.describe()
+    if status is None and not reply.closed:
+        return True, f"{reply.describe()}: the client waits for an answer that never comes (answer 400 and close)"
+    if status is None and not reply.raw:
+        return True, f"{reply.describe()}: the connection ended with no answer at all (answer 400 Bad Request)"
+    if status is None:
+        return False, (
+            f"{reply.describe()}: a response without a status line (HTTP/0.9's form), which RFC 1945 section 6 "
+            "says a server SHOULD send only to an HTTP/0.9 request: answer 400 Bad Request"
+        )
+    if status >= 500:
+        return False, f"{reply.describe()}: a 5xx blames the server for the client's error: answer 400 Bad Request"
+    return False, (
+        f"{reply.describe()}: RFC 9112 section 3 says a server SHOULD answer an invalid request line with "
+        "400 Bad Request"
+    )
+
+
 @check(
     "http.bad-request",
-    "malformed request lines and headers (garbage, missing parts, TLS bytes, bad escapes) are answered with a "
-    "4xx status, never a crash, a 5xx or a silent close",
+    "malformed request lines and headers (garbage, missing parts, TLS bytes, bad escapes) never kill the server, "
+    "hang the client or end its connection unanswered (fail); an answer other than a 4xx (no status line, a 2xx, "
+    "a 5xx) is SHOULD-level (warn)",
     weight=0.5,
     protocols=PROTOCOLS,
 )
 def bad_request(target: Target, options: CheckOptions) -> str:
+    """The fixed list must get a 4xx (or 501/505). A generated line may happen to be a valid request (``GET /``
+    is an HTTP/0.9 Simple-Request, answered without a status line), so only a broken promise or a 5xx counts."""
     view, s = _root(options), Session(target, options)
     url = view.file().url.encode()
+    warnings: list[tuple[str, bytes]] = []
     for template in MALFORMED:
         request = template.replace(b"{url}", url)
-        reply = s.send(request)
-        if reply.status is None or not (400 <= reply.status < 500 or reply.status in _LENIENT_OK):
-            raise s.fault(
-                f"the malformed request {_first_line(request)} got {reply.describe()}: answer 400 Bad Request",
-                request,
-            )
+        problem = _malformed_problem(s.send(request), target)
+        if problem is not None:
+            fail, why = problem
+            message = f"the malformed request {_first_line(request)} got {why}"
+            if not fail:
+                warnings.append((message, request))
+                continue
+            raise s.fault(message, request)
 
     def body(line: bytes) -> None:
         request = line + b"\r\n\r\n"
         reply = s.send(request)
-        if reply.status is None or (500 <= reply.status < 600 and reply.status not in _LENIENT_OK):
-            raise s.fault(
-                f"the request line {_first_line(request)} got {reply.describe()}: a malformed request line "
-                "must be answered with a status (400), not a crash or a silent close",
-                request,
-            )
+        problem = _malformed_problem(reply, target)
+        if problem is None or (reply.status or 0) in range(100, 500) or (reply.status is None and not problem[0]):
+            return  # a status below 500, or bytes without one (an HTTP/0.9 answer), to what may be a valid request
+        fail, why = problem
+        message = f"the request line {_first_line(request)} got {why}"
+        if not fail:
+            warnings.append((message, request))
+            return
+        raise s.fault(message, request)
 
     n = falsify(
         _malformed_lines(),
@@ -263,34 +300,80 @@ def bad_request(target: Target, options: CheckOptions) -> str:
         key="http.bad-request",
     )
     _still_serving(s, view)
+    if warnings:
+        message, request = warnings[0]
+        more = f" ({len(warnings) - 1} more answered without a 4xx)" if len(warnings) > 1 else ""
+        raise s.fault(message + more, request, warn=True)
     return f"{len(MALFORMED)} malformed requests answered 4xx; {n} generated request lines answered with a status"
+
+
+def _method_advice(verb: str, status: int | None) -> str:
+    """Why an answer to ``verb`` that changed nothing is only SHOULD-level, and what to answer instead."""
+    if verb == "BREW":
+        return (
+            "an unknown method is not a malformed request: a server SHOULD answer 501 Not Implemented "
+            "(RFC 1945 section 5.1.1, RFC 9110 section 9.1)"
+        )
+    if verb == "POST" and status is not None and 200 <= status < 300:
+        return (
+            "RFC 1945 leaves what POST does to the server, but a static file takes no data: answer "
+            "405 Method Not Allowed with Allow: GET, HEAD"
+        )
+    return "a method the server does not implement SHOULD get 405 Method Not Allowed (or 501 Not Implemented)"
 
 
 @check(
     "http.method",
-    "methods other than GET and HEAD (POST, PUT, DELETE, PATCH, unknown) get 405 (or 501) and change no file",
+    "methods other than GET and HEAD change no file and get a status, never a crash or a 5xx; a PUT is "
+    "never answered 2xx (its upload would be lost); anything but 405/501 (404/403 for PUT and DELETE of a "
+    "missing name) is a SHOULD-level answer: warn",
     protocols=PROTOCOLS,
 )
 def method(target: Target, options: CheckOptions) -> str:
     """POST, PATCH and an unknown method go to an existing file; PUT and DELETE, which a server implementing
-    them would act on, go to a name that does not exist, so a user's files are never overwritten or deleted."""
+    them would act on, go to a name that does not exist, so a user's files are never overwritten or deleted
+    (a file a PUT created is removed again)."""
     view, s = _root(options), Session(target, options)
     item = view.file()
     before = item.data()
     fresh = f"/harness-method-check-{random.Random().getrandbits(32):08x}.txt"
+    fresh_path = os.path.join(view.root, fresh.lstrip("/"))
+    should: list[tuple[str, bytes]] = []
     for verb, url in (("POST", item.url), ("PATCH", item.url), ("BREW", item.url), ("PUT", fresh), ("DELETE", fresh)):
         extra = ["Content-Length: 5"] if verb in ("POST", "PUT", "PATCH") else []
         request = s.request(verb, url, extra) + (b"hello" if extra else b"")
         reply = s.send(request)
-        if reply.status not in (405, 501):
+        changed, created = item.data() != before, os.path.lexists(fresh_path)
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(fresh_path)
+        if changed or created:
+            what = f"changed {item.path}" if changed else f"created {fresh_path}"
             raise s.fault(
-                f"{verb} {url} got {reply.describe()}: only GET and HEAD are served, other methods get "
-                "405 Method Not Allowed",
+                f"{verb} {url} got {reply.describe()} and {what} on disk: a static file server must not let a "
+                "client change its files (answer 405 Method Not Allowed)",
                 request,
             )
-        if item.data() != before:
-            raise s.fault(f"{verb} {url} changed {item.path} on disk", request)
-    return "POST, PATCH, BREW, PUT and DELETE refused with 405/501"
+        status = reply.status
+        if status is None or (500 <= status < 600 and status != 501):
+            raise s.fault(
+                f"{verb} {url} got {reply.describe()}: a method the server does not serve is refused with a "
+                "status (405 Method Not Allowed or 501 Not Implemented), not a crash, a 5xx or a silent close",
+                request,
+            )
+        if verb == "PUT" and 200 <= status < 300:
+            raise s.fault(
+                f"PUT {url} got {reply.describe()}, but nothing was stored: the client believes its upload is "
+                "saved (answer 405 Method Not Allowed)",
+                request,
+            )
+        if status not in (405, 501) and not (verb in ("PUT", "DELETE") and status in (403, 404)):
+            should.append((f"{verb} {url} got {reply.describe()}: {_method_advice(verb, status)}", request))
+    if should:
+        message, request = should[0]
+        more = f" ({len(should) - 1} more method(s) answered the same way)" if len(should) > 1 else ""
+        raise s.fault(message + more, request, warn=True)
+    return "POST, PATCH, BREW, PUT and DELETE refused (405/501, or 404/403 for a missing name); no file changed"
 
 
 SPLIT_PAUSES = (0.0, 0.002, 0.01)
@@ -359,6 +442,280 @@ def item_url(request: bytes) -> str:
     """The target of a request's first line."""
     parts = request.split(b"\r\n", 1)[0].split(b" ")
     return parts[1].decode("latin-1") if len(parts) > 1 else ""
+
+
+# -- the requests real clients send -----------------------------------------------------------------------
+
+CURL_UA = "curl/8.5.0"
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def client_problem(reply: Reply, data: bytes) -> str | None:
+    """What is wrong with ``reply`` as a real client's GET of a file holding ``data``, or None: any framing
+    HTTP allows (Content-Length, chunked, or the close), a gzip or deflate Content-Encoding undone, and the
+    connection may stay open once the response is whole."""
+    if reply.status != 200:
+        return f"expected 200 with the file, got {reply.describe()}"
+    if reply.end in ("idle", "timeout"):
+        framed = "Content-Length" if reply.header("content-length") else "neither Content-Length nor chunked"
+        return (
+            f"the response never ended: {len(reply.body)} B of body ({framed}), then {reply.ending()} (a client "
+            "waits for the rest; send a correct Content-Length, or close)"
+        )
+    if reply.end == "limit":
+        return f"{reply.ending()} ({len(reply.raw)} B for a {len(data)}-byte file)"
+    chunked = bool(reply.headers.get("transfer-encoding"))
+    length = reply.header("content-length")
+    if not chunked and length is not None and length.isdigit() and int(length) != len(reply.body):
+        return f"Content-Length: {length}, but {len(reply.body)} B of body came ({reply.ending()})"
+    body, problem = decode_body(reply)
+    if problem:
+        return problem
+    if body != data:
+        if len(body) != len(data):
+            return f"{len(body)} B of file for a {len(data)}-byte file ({reply.ending()})"
+        first = next(i for i, (a, b) in enumerate(zip(body, data, strict=True)) if a != b)
+        return f"the file differs at byte {first}"
+    return None
+
+
+def _head(lines: Sequence[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@check(
+    "http.query",
+    "a file requested with a query string (GET /file?v=2, an empty ?, an encoded / in the query) is served "
+    "as the file: the query is not part of the path",
+    protocols=PROTOCOLS,
+)
+def query(target: Target, options: CheckOptions) -> str:
+    view, s = _root(options), Session(target, options)
+    items = _sample(view)[:3]
+    n = 0
+    for item in items:
+        for suffix in ("?v=2", "?", "?next=%2Findex.html&x=a/b"):
+            request = s.request("GET", item.url + suffix)
+            problem = file_problem(s.send(request, limit=item.size + 64 * KiB), item.data())
+            if problem is not None:
+                raise s.fault(
+                    f"GET {item.url + suffix}: {problem} (a query string is not part of the file name: cut the "
+                    "target at '?' before decoding it)",
+                    request,
+                )
+            n += 1
+    return f"{n} requests with query strings served the file"
+
+
+def _client_requests(view: Root, address: Address) -> list[tuple[str, list[tuple[bytes, Item]]]]:
+    """What curl, a browser, ApacheBench -k and a gateway with lower-case header names send: per client,
+    its requests on one connection (each after the previous response, when the connection is kept)."""
+    host = format_address(address)
+    small = [f for f in view.sample if f.size <= 256 * KiB] or [view.file()]
+    first = view.file()
+    page = next((f for f in small if f.ext in (".html", ".htm")), first)
+    image = next((f for f in small if f.ext in (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")), small[-1])
+    other = next((f for f in small if f != first), first)
+    curl = ["User-Agent: " + CURL_UA, "Accept: */*"]
+    ab = ["User-Agent: ApacheBench/2.3", "Accept: */*"]
+    browser = [
+        "User-Agent: " + BROWSER_UA,
+        "Accept-Language: en-US,en;q=0.5",
+        "Accept-Encoding: gzip, deflate",
+        "Connection: keep-alive",
+    ]
+    return [
+        (
+            "curl (HTTP/1.1), two URLs on one connection",
+            [
+                (_head([f"GET {first.url} HTTP/1.1", f"Host: {host}", *curl]), first),
+                (_head([f"GET {other.url} HTTP/1.1", f"Host: {host}", *curl]), other),
+            ],
+        ),
+        (
+            "a browser (HTTP/1.1, keep-alive, gzip), a page and then its image",
+            [
+                (
+                    _head(
+                        [
+                            f"GET {page.url} HTTP/1.1",
+                            f"Host: {host}",
+                            browser[0],
+                            "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                            *browser[1:],
+                            "Upgrade-Insecure-Requests: 1",
+                            "Sec-Fetch-Dest: document",
+                            "Sec-Fetch-Mode: navigate",
+                            "Sec-Fetch-Site: none",
+                            "Sec-Fetch-User: ?1",
+                        ]
+                    ),
+                    page,
+                ),
+                (
+                    _head(
+                        [
+                            f"GET {image.url} HTTP/1.1",
+                            f"Host: {host}",
+                            browser[0],
+                            "Accept: image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5",
+                            *browser[1:],
+                            f"Referer: http://{host}{page.url}",
+                            "Sec-Fetch-Dest: image",
+                            "Sec-Fetch-Mode: no-cors",
+                            "Sec-Fetch-Site: same-origin",
+                        ]
+                    ),
+                    image,
+                ),
+            ],
+        ),
+        (
+            "ApacheBench -k (HTTP/1.0, Connection: Keep-Alive), twice on one connection",
+            [(_head([f"GET {first.url} HTTP/1.0", "Connection: Keep-Alive", f"Host: {host}", *ab]), first)] * 2,
+        ),
+        (
+            "a gateway that sends lower-case header names (HTTP/1.1)",
+            [(_head([f"GET {first.url} HTTP/1.1", f"host: {host}", "user-agent: node", "accept: */*"]), first)],
+        ),
+    ]
+
+
+@check(
+    "http.clients",
+    "the requests curl, a browser (keep-alive, gzip), ApacheBench -k and a gateway with lower-case header "
+    "names send are answered with the file (any framing HTTP allows, gzip undone), and a connection the server "
+    "keeps open answers the client's next request on it",
+    protocols=PROTOCOLS,
+)
+def clients(target: Target, options: CheckOptions) -> str:
+    """Each client's requests go on one connection, the next once the previous response is whole and the
+    server kept the connection (HTTP/1.1 without ``Connection: close``, or HTTP/1.0 with keep-alive). A
+    server may close a kept connection before the next request (the client retries); it may not keep it
+    open and leave the request unanswered."""
+    view, s = _root(options), Session(target, options)
+    _sample(view)
+    reused = 0
+    for who, exchange in _client_requests(view, s.address):
+        limit = max(item.size for _, item in exchange) + 64 * KiB
+        replies = converse(s.address, [("GET", request) for request, _ in exchange], options, limit=limit)
+        for i, reply in enumerate(replies):
+            request, item = exchange[i]
+            if i and not reply.raw and reply.closed:
+                break  # it closed the kept connection first: the client opens another, nothing is lost
+            if i and not reply.raw:
+                before = replies[i - 1]
+                raise s.fault(
+                    f"{who}: the server kept the connection open after the first response ({before.version}"
+                    f" {before.status}, no Connection: close), but did not answer the next request sent on it: "
+                    f"{reply.ending()} (a client reusing the connection waits: answer every request on a kept "
+                    "connection, or send Connection: close and close)",
+                    request,
+                )
+            problem = client_problem(reply, item.data())
+            if problem is not None:
+                which = f"request {i + 1} on the connection" if i else "its request"
+                raise s.fault(f"{who}, {which}, GET {item_url(request)}: {problem}", request)
+            reused += i > 0
+    return f"curl, a browser, ApacheBench -k and lower-case header names served; {reused} requests on kept connections"
+
+
+@check(
+    "http.absolute-form",
+    "GET http://host/file (the absolute form): in HTTP/1.1 the file (RFC 9112 section 3.2.2: a server MUST "
+    "accept it; an HTTP/1.0-only server's refusal is a warning); in HTTP/1.0 the file or a 4xx (RFC 1945 "
+    "allows it only to proxies); never a wrong file, a 5xx or a crash",
+    protocols=PROTOCOLS,
+)
+def absolute_form(target: Target, options: CheckOptions) -> str:
+    view, s = _root(options), Session(target, options)
+    item = view.file()
+    host = format_address(s.address)
+    absolute = f"http://{host}{item.url}"
+    notes, warning = [], None
+    for version in ("HTTP/1.1", "HTTP/1.0"):
+        request = _head([f"GET {absolute} {version}", f"Host: {host}", "User-Agent: " + CURL_UA, "Connection: close"])
+        reply = converse(s.address, [("GET", request)], options, limit=item.size + 64 * KiB)[0]
+        problem = client_problem(reply, item.data())
+        if problem is None:
+            notes.append(f"{version}: served")
+            continue
+        status = reply.status
+        if status is None or (500 <= status < 600 and status not in (501, 505)) or status == 200:
+            raise s.fault(f"GET {absolute} {version}: {problem}", request)
+        if version == "HTTP/1.0":
+            notes.append(f"HTTP/1.0: refused with {status} (RFC 1945 allows the absolute form only to proxies)")
+        elif reply.version == "HTTP/1.1":
+            raise s.fault(
+                f"GET {absolute} HTTP/1.1 got {reply.describe()}, from a server answering as HTTP/1.1: RFC 9112 "
+                "section 3.2.2 says a server MUST accept the absolute form (serve the path after the authority)",
+                request,
+            )
+        else:
+            warning = (
+                f"GET {absolute} HTTP/1.1 got {reply.describe()}: an HTTP/1.0 server may refuse the absolute form "
+                "(RFC 1945), but every HTTP/1.1 server MUST accept it (RFC 9112 section 3.2.2): serve the path "
+                "after the authority",
+                request,
+            )
+    if warning is not None:
+        raise s.fault(warning[0], warning[1], warn=True)
+    return "; ".join(notes)
+
+
+#: Range header -> the slice of a file of ``n`` bytes it asks for (first, last inclusive)
+def ranges(n: int) -> list[tuple[str, int, int]]:
+    """Range headers a client sends for a file of ``n`` >= 4 bytes, each with the first and last (inclusive)
+    byte positions it asks for: up to 10 bytes from a quarter in, the last up to 10 bytes, from half-way on."""
+    first, tail, half = n // 4, min(10, n // 2), n // 2
+    last = min(first + 9, n - 1)
+    spans = [(f"bytes={first}-{last}", first, last), (f"bytes=-{tail}", n - tail, n - 1)]
+    return [*spans, (f"bytes={half}-", half, n - 1)]
+
+
+@check(
+    "http.range",
+    "a Range request (curl -r, a media player, a resumed download) gets the whole file (200) or exactly the "
+    "bytes asked for (206 with a matching Content-Range)",
+    protocols=PROTOCOLS,
+)
+def byte_range(target: Target, options: CheckOptions) -> str:
+    view, s = _root(options), Session(target, options)
+    items = [f for f in _sample(view) if 4 <= f.size <= 256 * KiB]
+    if not items:
+        raise CheckSkipped("no sampled file of 4 B to 256 KiB to ask a range of")
+    item = max(items, key=lambda f: f.size)
+    data, host = item.data(), format_address(s.address)
+    answers = []
+    for spec, first, last in ranges(len(data)):
+        fields = [f"Host: {host}", "User-Agent: " + CURL_UA, "Accept: */*", f"Range: {spec}", "Connection: close"]
+        request = _head([f"GET {item.url} HTTP/1.1", *fields])
+        reply = converse(s.address, [("GET", request)], options, limit=len(data) + 64 * KiB)[0]
+        if reply.status == 206:
+            wanted = data[first : last + 1]
+            body, problem = decode_body(reply)
+            expected = f"bytes {first}-{last}/{len(data)}"
+            got = reply.header("content-range") or ""
+            if not problem and " ".join(got.split()) != expected:
+                problem = f"Content-Range: {got}" if got else "no Content-Range"
+            if not problem and body != wanted:
+                problem = f"{len(body)} B of body" + (", not the bytes asked for" if len(body) == len(wanted) else "")
+            if problem:
+                raise s.fault(
+                    f"GET {item.url} with Range: {spec} got 206 with {problem}; expected Content-Range: {expected} "
+                    f"and those {len(wanted)} B (the last position is inclusive: bytes=0-9 is 10 bytes)",
+                    request,
+                )
+            answers.append("206")
+            continue
+        whole = client_problem(reply, data)
+        if whole is not None:
+            raise s.fault(
+                f"GET {item.url} with Range: {spec}: {whole} (answer 206 with the range, or ignore it: 200)",
+                request,
+            )
+        answers.append("200")
+    return f"Range requests on {item.url} answered {', '.join(answers)} with the right bytes"
 
 
 # -- path traversal ---------------------------------------------------------------------------------------
@@ -441,21 +798,26 @@ def classic_traversals(view: Root) -> list[str]:
 
 @check(
     "http.traversal",
-    "no request (../, %2e%2e, //absolute, backslashes, NUL, symlinks, Hypothesis-generated mixes) gets the bytes "
-    "of a file outside the root",
+    "no request (../, %2e%2e, //absolute, backslashes, NUL, Hypothesis-generated mixes) gets the bytes of a file "
+    "outside the root; serving what a symlink placed in the root points to, named by an ordinary path, is the "
+    "administrator's choice: warn",
     protocols=PROTOCOLS,
 )
 def traversal(target: Target, options: CheckOptions) -> str:
     view, s = _root(options), Session(target, options)
     if not view.outside:
         raise CheckSkipped("no readable file outside the root to aim at (none beside it, no /etc/passwd)")
+    followed: list[tuple[str, int, str, str, bytes]] = []  # (path, status, leaked, symlink, request)
 
     def body(path: str) -> None:
         request = s.request("GET", path)
         reply = s.send(request, limit=OUTSIDE_MAX_SIZE + 64 * KiB)
         if reply.status is not None and 200 <= reply.status < 300:
             leaked = view.leaked(reply.body)
-            if leaked is not None:
+            symlink = None if leaked is None else view.via_symlink(path, leaked)
+            if leaked is not None and symlink is not None:
+                followed.append((path, reply.status, leaked, symlink, request))  # the administrator's link
+            elif leaked is not None:
                 link = view.link_to(leaked, path)
                 via = f" (through the symlink {link} in the root, which points outside)" if link else ""
                 raise s.fault(
@@ -478,7 +840,19 @@ def traversal(target: Target, options: CheckOptions) -> str:
         reproduce=lambda path, fault: snippet(s.address, s.request("GET", path)),
         key="http.traversal",
     )
-    return f"{len(classic)} classic and {n} generated traversal attempts on {len(view.outside)} files: none escaped"
+    tried = f"{len(classic)} classic and {n} generated traversal attempts on {len(view.outside)} files"
+    if followed:
+        path, status, leaked, symlink, request = followed[0]
+        raise s.fault(
+            f"GET {path} answered {status} with the bytes of {leaked}: the symlink {symlink} in the root points "
+            f"outside it, and the server follows it (as nginx, Apache and lighttpd do by default); no request "
+            f"escaped the root otherwise ({tried}). If the link is not meant to publish its target, remove it or "
+            "refuse symlinks leaving the root (realpath containment; nginx disable_symlinks, Apache Options "
+            '-FollowSymLinks, lighttpd server.follow-symlink = "disable")',
+            request,
+            warn=True,
+        )
+    return f"{tried}: none escaped"
 
 
 # -- limits, size, concurrency, time ----------------------------------------------------------------------
@@ -656,10 +1030,15 @@ def concurrent_clients(target: Target, options: CheckOptions) -> str:
 
 @check(
     "http.request-timeout",
-    "a client that never finishes its request is answered 408 or disconnected within --timeout (+ --idle) s",
+    "a client that never finishes its request is answered 408 or disconnected within --timeout (+ --idle) s; "
+    "one held longer (slowloris exposure, not a broken promise) is a warning with the time observed",
+    severity=Verdict.WARN,
     protocols=PROTOCOLS,
 )
 def request_timeout(target: Target, options: CheckOptions) -> str:
+    """Warn, not fail, on a connection still open at the bound: a bounded wait cannot tell a server that
+    closes after 60 s (nginx's client_header_timeout, lighttpd's max-read-idle) from one that never does, and
+    neither loses a byte a client expected; a larger ``--timeout`` tells them apart."""
     view, s = _root(options), Session(target, options)
     url = view.file().url
     partial = s.request("GET", url)[:-2]  # no blank line: the request never ends
@@ -667,11 +1046,14 @@ def request_timeout(target: Target, options: CheckOptions) -> str:
     reply = s.send(partial, timeout=bound, idle=bound)
     if not reply.closed and reply.status is None:
         raise s.fault(
-            f"a client that sent only part of its request (no blank line) was still connected after {bound:.0f} s "
-            "with no answer: slow or malicious clients pile up and each holds a thread or socket forever (set a "
-            "read timeout, e.g. 10 s, then answer 408 Request Timeout and close)",
+            f"a client that sent only part of its request (no blank line) was still connected after "
+            f"{reply.seconds:.0f} s with no answer: each such client holds a socket (and a thread) for as long as "
+            "the server waits, so slow or abandoned clients pile up (nginx and lighttpd wait 60 s; without any "
+            "read timeout they pile up forever: set one, then answer 408 Request Timeout and close). Run with "
+            "--timeout 70 to see whether it closes at all",
             partial,
             expression=None,
+            warn=True,
         )
     if reply.status is None:
         return f"an unfinished request was disconnected after {reply.seconds:.1f} s"
@@ -681,6 +1063,7 @@ def request_timeout(target: Target, options: CheckOptions) -> str:
 __all__ = [
     "PROTOCOLS",
     "classic_traversals",
+    "client_problem",
     "file_problem",
     "traversal_path",
     "traversal_paths",

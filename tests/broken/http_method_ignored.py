@@ -1,6 +1,6 @@
 """Never looks at the method: POST, PUT and DELETE are answered like GET.
 
-Caught by: http.method
+Caught by: http.method (a warning: nothing changes on disk, and RFC 1945 leaves what POST does to the server)
 
 Realistic: the parser keeps only the path; the server answers 200 to any method instead of 405.
 """

@@ -1,6 +1,6 @@
 """No read timeout: a client that never finishes its request holds its connection and thread forever.
 
-Caught by: http.request-timeout
+Caught by: http.request-timeout (a warning: a bounded wait cannot tell "never" from nginx's 60 s)
 
 Realistic: blocking `recv` without `settimeout`; every idle or malicious client (slowloris) keeps a thread
 and a descriptor until the server runs out of them.

@@ -1,9 +1,11 @@
-"""Contains paths lexically (normpath + prefix test) but follows symlinks: a link in the root escapes it.
+"""Contains paths lexically (normpath + prefix test) but follows symlinks: a link in the root publishes its target.
 
-Caught by: http.traversal
+Caught by: http.traversal (a warning: nginx, Apache and lighttpd follow symlinks by default too)
 
 Realistic: `os.path.normpath` removes `..` but not symlinks, so `escape.txt -> ../secret.txt` inside the
-root passes the prefix test and `open()` follows it outside (use `os.path.realpath`).
+root passes the prefix test and `open()` follows it outside. Where the administrator placed the link, that
+is their choice; where others can put links into the root (uploads, unpacked archives, a shared checkout),
+it is a hole: contain with `os.path.realpath`.
 """
 
 from __future__ import annotations

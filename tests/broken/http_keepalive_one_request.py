@@ -1,0 +1,135 @@
+"""Keeps HTTP/1.1 connections open after the response, but never reads a second request on them.
+
+Caught by: http.clients
+
+Realistic: "HTTP/1.1 connections are persistent", so the server answers in HTTP/1.1 without
+`Connection: close` and leaves the socket open until the client closes, but its handler reads one request per
+connection: a browser or curl that reuses the connection for its next request waits for an answer forever.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+from urllib.parse import unquote
+
+ROOT = os.path.realpath(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("ROOT", "."))
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 431: "Too Large"}
+
+
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def read_head(conn: socket.socket) -> bytes | None:
+    """The request head up to the blank line, or None when it grows past 32 KiB."""
+    conn.settimeout(5)  # a client that never finishes its request is dropped
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionAbortedError("the client closed before the end of its request")
+        data += chunk
+        if len(data) > 32768:
+            return None
+    return data
+
+
+def resolve(target: str) -> str | None:
+    """The real path of the file ``target`` names under ROOT, or None when it is outside or not a file."""
+    path = unquote(target.split("?", 1)[0])
+    if "\x00" in path:
+        return None
+    real = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
+    if not real.startswith(ROOT + os.sep) or not os.path.isfile(real):
+        return None
+    return real
+
+
+KEEP = threading.local()  #: whether this connection stays open after its response (HTTP/1.1)
+
+
+def end_of_head() -> bytes:
+    return b"\r\n" if getattr(KEEP, "open", False) else b"Connection: close\r\n\r\n"
+
+
+def send_status(conn: socket.socket, status: int) -> None:
+    body = f"{status} {REASONS[status]}\n".encode()
+    version = "HTTP/1.1" if getattr(KEEP, "open", False) else "HTTP/1.0"
+    head = f"{version} {status} {REASONS[status]}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+    conn.sendall(head.encode() + end_of_head() + body)
+
+
+def send_file(conn: socket.socket, method: str, path: str) -> None:
+    size = os.path.getsize(path)
+    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    version = "HTTP/1.1" if getattr(KEEP, "open", False) else "HTTP/1.0"
+    head = f"{version} 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {size}\r\n"
+    conn.sendall(head.encode() + end_of_head())
+    if method == "GET":
+        with open(path, "rb") as f:
+            while chunk := f.read(65536):
+                conn.sendall(chunk)
+
+
+def respond(conn: socket.socket) -> None:
+    head = read_head(conn)
+    if head is None:
+        send_status(conn, 431)
+        return
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    KEEP.open = len(parts) == 3 and parts[2] == b"HTTP/1.1" and b"connection: close" not in head.lower()
+    if len(parts) == 3 and parts[1][:7].lower() == b"http://":  # the absolute form: keep the path
+        parts[1] = b"/" + parts[1][7:].partition(b"/")[2]
+    if len(parts) != 3 or not parts[1].startswith(b"/") or parts[2] not in (b"HTTP/1.0", b"HTTP/1.1"):
+        send_status(conn, 400)
+        return
+    method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
+    if method not in ("GET", "HEAD"):
+        send_status(conn, 405)
+        return
+    path = resolve(target)
+    if path is None:
+        send_status(conn, 404)
+        return
+    send_file(conn, method, path)
+
+
+def handle(conn: socket.socket) -> None:
+    with conn:
+        try:
+            KEEP.open = False
+            respond(conn)
+            if KEEP.open:  # BUG: the connection is kept, but no further request is ever read from it
+                conn.settimeout(60)
+                while conn.recv(65536):
+                    pass
+                return
+            conn.shutdown(socket.SHUT_WR)  # FIN, then drain: closing with unread input would send RST
+            conn.settimeout(1)
+            while conn.recv(65536):
+                pass
+        except OSError:  # ConnectionResetError, BrokenPipeError, timeouts: drop this client only
+            pass
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, on_sigterm)
+    host = os.environ.get("HOST", "127.0.0.1")
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(sys.argv[1])))
+    listener.listen(128)
+    print("listening on {}:{}".format(*listener.getsockname()[:2]), flush=True)
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
