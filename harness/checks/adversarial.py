@@ -87,7 +87,16 @@ def _backlog(address: Address) -> int | None:
     return max((lst.backlog for lst in found), default=None) if found else None
 
 
-TRICKLE_PAUSE = 0.05  #: seconds between a trickler's bytes (16 bytes: 0.75 s of trickling)
+TRICKLE = b"slowly, bytewise"  #: what each trickler sends, one byte at a time
+PROBES = 3  #: new clients that must be served, one after the other, while the others trickle
+#: how long a new client may wait to be accepted by a server that is not starved: TCP's first SYN retransmission
+#: (1 s) -- a full backlog costs that much, and so does inetutils-inetd's pause of a second before it accepts
+#: again whenever a child exited while it waited in select()
+ACCEPT_ALLOWANCE = SYN_RETRIES[0]
+#: seconds between a trickler's bytes: the trickling outlasts every probe waiting its allowance in turn
+#: (16 bytes: 3.5 s of trickling), so a probe still unserved when the tricklers finish was held up by them
+TRICKLE_PAUSE = round((PROBES * ACCEPT_ALLOWANCE + 0.5) / (len(TRICKLE) - 1), 3)
+
 
 
 @check(
@@ -97,10 +106,11 @@ TRICKLE_PAUSE = 0.05  #: seconds between a trickler's bytes (16 bytes: 0.75 s of
 )
 def slowloris(target: Target, options: CheckOptions) -> str:
     """Starvation, not speed: a new client must be served while the tricklers are still sending (a server
-    that is merely slow to accept them, like a fork-per-connection one, passes)."""
+    that is merely slow to accept them, like a fork-per-connection one, passes). The trickling lasts long enough
+    for each of the :data:`PROBES` new clients to wait its :data:`ACCEPT_ALLOWANCE` in turn."""
     if target.sequential:
         raise CheckSkipped("a sequential server serves one client at a time: tricklers block the rest by design")
-    trickle = Schedule(b"slowly, bytewise", chunk_sizes=(1,), pauses=(TRICKLE_PAUSE,), half_close=True)
+    trickle = Schedule(TRICKLE, chunk_sizes=(1,), pauses=(TRICKLE_PAUSE,), half_close=True)
     socks = [connect(target.address, options.timeout) for _ in range(TRICKLERS)]
     started = time.monotonic()
     last_byte = started + TRICKLE_PAUSE * (len(trickle.payload) - 1)
@@ -112,7 +122,7 @@ def slowloris(target: Target, options: CheckOptions) -> str:
     runner.start()
     try:
         worst = 0.0
-        for n in range(3):
+        for n in range(PROBES):
             probe = f"new client {n} while others trickle\n".encode()
             start = time.monotonic()
             window = max(0.05, last_byte - start) + target.network_delay
