@@ -98,7 +98,6 @@ ACCEPT_ALLOWANCE = SYN_RETRIES[0]
 TRICKLE_PAUSE = round((PROBES * ACCEPT_ALLOWANCE + 0.5) / (len(TRICKLE) - 1), 3)
 
 
-
 @check(
     "conn.slowloris",
     f"while {TRICKLERS} clients trickle one byte every {TRICKLE_PAUSE * 1000:g} ms, new clients are served "
