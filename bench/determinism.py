@@ -1,12 +1,13 @@
 """The same verdicts every run: each server of the zoo checked N times, optionally beside CPU burners.
 
-For every broken server of the echo zoo (``tests/test_zoo.py`` BROKEN) the check that targets it is run
-alone with the zoo's options; for every correct and natural server (``CORRECT``, and ``NATURAL`` of
-``tests/test_natural.py`` when present) the whole default catalogue. Each run's outcome is the set of checks
-that did not pass (with their verdicts); a server whose outcomes differ between runs is reported as flipping,
-with the counts. Usage (from the repository root):
+For every broken server of the zoos (``BROKEN`` of ``tests/test_zoo.py``, ``test_framed.py``,
+``test_greeting.py``, ``test_http_file.py``, ``test_udp_echo.py``) the check that targets it is run alone with
+the zoo's quick options; for every correct and natural server (``CORRECT``; ``SERVERS`` of
+``tests/test_http_natural.py``; ``NATURAL`` of ``tests/test_natural.py``) the whole default catalogue. Each
+run's outcome is the set of checks that did not pass (with their verdicts); a server whose outcomes differ
+between runs is reported as flipping, with the counts. Usage (from the repository root):
 
-    python bench/determinism.py [--runs 20] [--burners 2] [--only NAME_GLOB] [--kind broken|correct|natural]
+    python bench/determinism.py [--runs 20] [--burners 2] [--only NAME_GLOB] [--kind KIND ...]
 
 Exit status 1 when any server flipped or a broken server was missed in some run.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import fnmatch
+import importlib
 import json
 import multiprocessing
 import subprocess
@@ -65,10 +67,29 @@ def _servers(kind: str) -> dict[str, tuple[list[str], list[str], str | None]]:
             strict = ["--strict"] if verdict == "warn" else []
             options = ["--only", check_id, *strict, *test_zoo.QUICK, *test_zoo.MORE.get(check_id, [])]
             out[name] = (command, options, check_id)
+    elif kind in OTHER_ZOOS:
+        protocol, module_name = OTHER_ZOOS[kind]
+        module = importlib.import_module(f"tests.{module_name}")
+        for name, entry in module.BROKEN.items():
+            check_id, rest = entry[0], entry[1:]
+            verdict = str(getattr(rest[0], "value", rest[0])) if len(rest) > 1 else "fail"
+            options = ["--protocol", protocol, "--only", check_id, *test_zoo.QUICK]
+            options += ["--strict"] if verdict == "warn" else []
+            options += ["--examples", str(rest[2])] if len(rest) > 2 else []
+            command = test_zoo.broken(name) + (["{root}"] if protocol == "http-file" else [])
+            if name == "greeting_partial_send":  # its banner, which a truncating server cannot teach the harness
+                banner = Path(tempfile.gettempdir()) / "determinism-banner"
+                banner.write_bytes(b"welcome " * 131072)
+                options += ["--banner-file", str(banner)]
+            out[name] = (command, options, check_id)
     elif kind == "correct":
         for name, (command, options) in test_zoo.CORRECT.items():
             out[name] = (command, list(options), None)
     else:
+        from tests import test_http_natural
+
+        for name, (_program, command, _warned) in test_http_natural.SERVERS.items():
+            out[name] = (list(command), ["--protocol", "http-file"], None)
         try:
             from tests import test_natural
         except ImportError:
@@ -76,6 +97,16 @@ def _servers(kind: str) -> dict[str, tuple[list[str], list[str], str | None]]:
         for name, entry in getattr(test_natural, "NATURAL", {}).items():
             out[name] = (list(entry[0]), list(entry[1]), None)
     return out
+
+
+#: the other protocols' zoos: kind -> (protocol, test module holding its BROKEN table)
+OTHER_ZOOS = {
+    "framed": ("framed", "test_framed"),
+    "greeting": ("greeting", "test_greeting"),
+    "http": ("http-file", "test_http_file"),
+    "udp": ("udp-echo", "test_udp_echo"),
+}
+KINDS = ("broken", *OTHER_ZOOS, "correct", "natural")
 
 
 def _describe(outcome: frozenset[tuple[str, str]]) -> str:
@@ -87,7 +118,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--burners", type=int, default=0, help="CPU-burning processes beside the runs")
     parser.add_argument("--only", default="*", help="glob on server names")
-    parser.add_argument("--kind", action="append", choices=("broken", "correct", "natural"))
+    parser.add_argument("--kind", action="append", choices=KINDS, help="which zoo (default: all)")
     args = parser.parse_args()
     stop = multiprocessing.Event()
     burners = [multiprocessing.Process(target=_burn, args=(stop,), daemon=True) for _ in range(args.burners)]
@@ -95,7 +126,7 @@ def main() -> int:
         b.start()
     bad = 0
     try:
-        for kind in args.kind or ["broken", "correct", "natural"]:
+        for kind in args.kind or KINDS:
             for name, (command, options, target_check) in _servers(kind).items():
                 if not fnmatch.fnmatchcase(name, args.only):
                     continue
