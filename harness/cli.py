@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import bench, corpus, process, profiles, reports
+from . import bench, corpus, process, profiles, reports, reproduce
 from .checks import Check, CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .httproot import fixture_root
@@ -53,6 +53,10 @@ In COMMAND, {port} and {host} are replaced, and PORT and HOST are set in its env
 --port or --listen-fd, the server must print 'listening on HOST:PORT' once it is ready.
 exit status: 0 all required checks pass, 1 the server failed a check, 2 the harness was misused.
 """
+
+
+#: where reproducers go by default (``--repro-dir``)
+REPRO_DIR = "harness-repro"
 
 
 class UsageError(HarnessError):
@@ -140,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="FILE", help="write every result as JSON")
     out.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report for CI")
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    out.add_argument(
+        "--repro-dir",
+        metavar="DIR",
+        default=REPRO_DIR,
+        help=f"write each failing check's reproducer to DIR/CHECK_ID.py (default {REPRO_DIR}; one subdirectory "
+        "per server when several are checked): python3 DIR/CHECK_ID.py [HOST] PORT exits 1 while the bug is there",
+    )
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="also print each reproducer inline, after its failure"
+    )
     chk.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
     return parser
 
@@ -358,15 +372,42 @@ def print_catalogue(protocol: str = "echo") -> None:
         print(f"{chk.id:<24} {chk.severity.value:<5} {chk.guarantee}  [{where}]")
 
 
-def _print_result(result: CheckResult) -> None:
+def _print_result(result: CheckResult, verbose: bool = False) -> None:
+    """The result's line; for a failure or warning, where its reproducer was written on the next line (and
+    with ``verbose`` the reproducer itself), then the rest of its message."""
     print(f"  {result.line()}", flush=True)
     if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
+        if result.reproducer_path:
+            print(f"      reproducer: python3 {result.reproducer_path} [HOST] PORT  (exit 1 while the bug is there)")
         for line in result.message.splitlines()[1:]:
             print(f"      {line}")
-        if result.reproducer:
+        if result.reproducer and (verbose or not result.reproducer_path):
             print("      minimal reproducer:")
             for line in result.reproducer.splitlines():
                 print(f"        {line}")
+
+
+def repro_dirs(base: str, names: Sequence[str]) -> list[Path]:
+    """The directory each server's reproducers go to: ``base`` itself for one server, else one subdirectory of
+    it per server, named after it (sanitized, made unique)."""
+    if len(names) == 1:
+        return [Path(base)]
+    dirs: list[Path] = []
+    for name in names:
+        sub, n = reproduce.safe_name(name), 1
+        while Path(base) / sub in dirs:
+            n += 1
+            sub = f"{reproduce.safe_name(name)}-{n}"
+        dirs.append(Path(base) / sub)
+    return dirs
+
+
+def keep_reproducer(result: CheckResult, directory: Path) -> None:
+    """:func:`harness.reproduce.keep`; :class:`HarnessError` if the file cannot be written."""
+    try:
+        reproduce.keep(result, directory)
+    except OSError as exc:
+        raise HarnessError(f"--repro-dir {directory}: cannot write {result.id}.py: {exc.strerror}") from None
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -391,6 +432,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise UsageError(ROOT_NEEDED)
     if faults is not None and protocol(args.protocol).transport != "tcp":
         raise UsageError(f"--faults: the fault proxy carries TCP streams; {args.protocol} is not one")
+    if not args.repro_dir or (os.path.exists(args.repro_dir) and not os.path.isdir(args.repro_dir)):
+        raise UsageError(f"--repro-dir {args.repro_dir!r}: not a directory")
     checks = select(args.only, args.protocol)
     if not checks:
         raise UsageError(f"no check matches --only {' '.join(args.only)}; see --list")
@@ -417,11 +460,16 @@ def _check_all(
     """Run ``checks`` on every target the arguments describe, print and write the reports; the exit status."""
     targets = make_targets(args, options)
     results: list[TargetReport] = []
-    for target in targets:
+    for target, repro_dir in zip(targets, repro_dirs(args.repro_dir, [t.name for t in targets]), strict=True):
         network = f" through faults: {faults.describe()}" if faults is not None else ""
         kept = f", database {args.database}" if args.database else ""
         print(f"{target.name}{network}  (Hypothesis profile {profile}{kept})", flush=True)
-        report = check_target(target, options, checks, on_result=_print_result, faults=faults)
+
+        def on_result(result: CheckResult, repro_dir: Path = repro_dir) -> None:
+            keep_reproducer(result, repro_dir)
+            _print_result(result, args.verbose)
+
+        report = check_target(target, options, checks, on_result=on_result, faults=faults)
         results.append(report)
         if report.stderr_tail and report.failed(args.strict):
             print("  server stderr (last lines):")

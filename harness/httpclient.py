@@ -9,17 +9,19 @@ sends the same bytes in the same pieces, and a :class:`Session` attaches one to 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import selectors
 import socket
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import ServerFault, ServerWarning
 from .net import Address, connect, format_address
+from .reproduce import SERVER_PIDS, script
 from .strategies import KiB, MiB
 from .targets import Target
 
@@ -365,6 +367,303 @@ def converse(
     return replies
 
 
+#: what a correct server answers, as a reproducer judges it; every key present applies (see :data:`HTTP_JUDGE`):
+#: ``file`` {length, sha256, head}: 200, that Content-Length, exactly those bytes (none after HEAD), then a close;
+#: ``client`` {length, sha256}: 200 and the file, framed and encoded in any way HTTP allows (Content-Length,
+#: chunked or the close; gzip or deflate), the connection kept open or not; ``range`` {first, last, size, part,
+#: whole}: 206 with that Content-Range and the part, or the ``client`` answer for the whole file; ``absolute``
+#: {client, version}: the file, or (for an HTTP/1.0 ``version``) a 4xx; ``status``/``ranges``: one of those
+#: statuses; ``bad_ranges``: a status outside those ranges; ``type``: one of those media types; ``leak``: no 2xx
+#: whose body is (or holds) those bytes, and no hang without a status; ``answer_within``: a status or a close
+#: within that many seconds; ``stalled``: first, another client sends these bytes and keeps its connection
+#: open; ``rss`` {size}: while the client reads nothing, the server's memory grows by less than 3/4 of that size;
+#: ``conversation``: [[request, expectation], ...] sent on one connection, each once the previous response is
+#: whole and the server kept the connection (the request given to :func:`snippet` is then not sent).
+Expect = Mapping[str, object]
+
+
+def expect_file(data: bytes, method: str = "GET") -> dict[str, object]:
+    """The answer to ``method`` of a file holding ``data``, as :func:`harness.checks.http.file_problem` judges it."""
+    return {"file": {"length": len(data), "sha256": hashlib.sha256(data).hexdigest(), "head": method == "HEAD"}}
+
+
+def expect_client(data: bytes) -> dict[str, object]:
+    """A real client's GET of a file holding ``data``, as :func:`harness.checks.http.client_problem` judges it."""
+    return {"client": {"length": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
+
+
+def expect_range(data: bytes, first: int, last: int) -> dict[str, object]:
+    """A GET of bytes ``first`` to ``last`` (inclusive) of a file holding ``data``: 206 with exactly them, or 200."""
+    part = hashlib.sha256(data[first : last + 1]).hexdigest()
+    return {"range": {"first": first, "last": last, "size": len(data), "part": part, **expect_client(data)}}
+
+
+def expect_status(*codes: int, ranges: Sequence[tuple[int, int]] = ()) -> dict[str, object]:
+    """A response whose status is one of ``codes`` or within one of the inclusive ``ranges``."""
+    return {"status": sorted(codes), "ranges": [list(r) for r in ranges]}
+
+
+#: the http-file oracle, in a reproducer: exchanges on the wire, and the judging of a response by an expectation
+HTTP_JUDGE = r'''
+
+import hashlib, re, zlib
+
+
+def response_end(raw, method="GET"):
+    """Where the first response in ``raw`` ends by its own framing (Content-Length, chunked, no body), or None
+    (not whole yet, or framed by the close only)."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    version, status, headers, _ = parse(raw[:head_end + 4])
+    if status is None:
+        return None
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return head_end + 4
+    if "chunked" in ",".join(headers.get("transfer-encoding", [])).lower():
+        pos = head_end + 4
+        while True:
+            line_end = raw.find(b"\r\n", pos)
+            if line_end < 0:
+                return None
+            try:
+                size = int(raw[pos:line_end].split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            if size == 0:
+                end = raw.find(b"\r\n\r\n", line_end - 2)
+                return None if end < 0 else end + 4
+            pos = line_end + 2 + size + 2
+            if pos > len(raw):
+                return None
+    lengths = set(headers.get("content-length", []))
+    if len(lengths) == 1 and (length := lengths.pop()).isdigit():
+        return head_end + 4 + int(length) if len(raw) >= head_end + 4 + int(length) else None
+    return None
+
+
+def parse(raw):
+    """(version, status or None, headers: lower-case name -> values, body) of one response."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, _, body = raw.partition(b"\n\n")
+    lines = head.split(b"\n")
+    match = re.match(rb"(HTTP/\d\.\d) (\d{3})", lines[0])
+    if not match:
+        return "", None, {}, b""
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.rstrip(b"\r").partition(b":")
+        if colon:
+            headers.setdefault(name.strip().decode("latin-1").lower(), []).append(value.strip().decode("latin-1"))
+    return match.group(1).decode(), int(match.group(2)), headers, body
+
+
+def read_response(sock, wait, idle, framed, pause=0.0):
+    """Read until the server closes (or, ``framed``, until a whole response came): (raw, how it ended)."""
+    raw, end, start = bytearray(), None, time.monotonic()
+    while True:
+        if framed and response_end(bytes(raw)) is not None:
+            return raw, "complete (the connection left open)"
+        left = start + wait - time.monotonic()
+        if left <= 0:
+            return raw, f"the exchange was still going after {wait:g} s"
+        data, end = receive(sock, 262144, min(idle + pause, left))
+        if not data:
+            return raw, end
+        raw += data
+        if len(raw) > 64 << 20:
+            return raw, "far more bytes than expected came back"
+
+
+def fetch(request, pieces=None, pause=0.0, wait=TIMEOUT, idle=IDLE, after_send=None, framed=False):
+    """Send ``request`` on a new connection (in writes of the ``pieces`` sizes, ``pause`` s apart) while reading
+    until the server closes (``framed``: or a whole response came), at most ``wait`` s in all and ``idle`` s of
+    silence; with ``after_send``, send it whole, run after_send() (reading nothing meanwhile), then read.
+    Returns (version, status or None, headers, body, how the connection ended)."""
+    sock = connect()
+    if after_send is not None:
+        sock.sendall(request)
+        after_send()
+    else:
+        def write():
+            pos = 0
+            try:
+                for n, size in enumerate(pieces or [len(request)]):
+                    if n and pause:
+                        time.sleep(pause)
+                    sock.sendall(request[pos:pos + size])
+                    pos += size
+            except OSError:
+                pass  # the server closed or reset while the request was still going out: it answers or not
+
+        threading.Thread(target=write, daemon=True).start()
+    raw, end = read_response(sock, wait, idle, framed, pause)
+    sock.close()
+    return (*parse(bytes(raw)), end)
+
+
+def closed(end):
+    return end == "FIN" or end.startswith("RST")
+
+
+def describe(status, body, end):
+    return (f"{status} with {len(body)} B of body" if status else "no response") + f"; then {end}"
+
+
+def decoded(headers, body):
+    """The body as the client's application sees it (chunked and gzip/deflate undone), and what is wrong."""
+    if "chunked" in ",".join(headers.get("transfer-encoding", [])).lower():
+        out, pos = bytearray(), 0
+        while True:
+            line_end = body.find(b"\r\n", pos)
+            try:
+                size = int(body[pos:line_end].split(b";")[0].strip(), 16) if line_end >= 0 else -1
+            except ValueError:
+                size = -1
+            if size < 0:
+                return bytes(out), "a chunked body that does not parse"
+            if size == 0:
+                break
+            out += body[line_end + 2:line_end + 2 + size]
+            pos = line_end + 2 + size + 2
+        body = bytes(out)
+    encoding = ",".join(headers.get("content-encoding", [])).lower().replace(" ", "")
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            body = zlib.decompress(body, 47)
+        elif encoding == "deflate":
+            try:
+                body = zlib.decompress(body)
+            except zlib.error:
+                body = zlib.decompress(body, -15)
+        elif encoding not in ("", "identity"):
+            return body, f"Content-Encoding: {encoding}, which the client did not offer"
+    except zlib.error as exc:
+        return body, f"a body declared Content-Encoding: {encoding} does not decompress ({exc})"
+    return body, ""
+
+
+def client_problem(f, status, headers, body, end):
+    if status != 200:
+        return f"expected 200 with the file, got {describe(status, body, end)}"
+    if end.startswith(("nothing more came", "the exchange was still going")):
+        return f"the response never ended: {len(body)} B of body, then {end}"
+    chunked = bool(headers.get("transfer-encoding"))
+    length = (headers.get("content-length") or [None])[-1]
+    if not chunked and length is not None and length.isdigit() and int(length) != len(body):
+        return f"Content-Length: {length}, but {len(body)} B of body came (then {end})"
+    data, problem = decoded(headers, body)
+    if problem:
+        return problem
+    if len(data) != f["length"] or hashlib.sha256(data).hexdigest() != f["sha256"]:
+        return f"{len(data)} B that are not the {f['length']} B of the file"
+    return None
+
+
+def judge(expect, version, status, headers, body, end):
+    """None if the response is what ``expect`` requires (see EXPECT), else what is wrong with it."""
+    got = describe(status, body, end)
+    if "file" in expect:
+        f = expect["file"]
+        lengths = headers.get("content-length", [])
+        if status != 200:
+            return f"expected 200 with the file, got {got}"
+        if not lengths:
+            return f"200 without a Content-Length header (the file has {f['length']} B)"
+        if len(set(lengths)) > 1 or not lengths[0].isdigit() or int(lengths[0]) != f["length"]:
+            return f"Content-Length: {', '.join(lengths)}, but the file has {f['length']} bytes"
+        if f["head"] and body:
+            return f"HEAD answered with {len(body)} B of body after the headers: HEAD must send headers only"
+        if not f["head"] and (len(body) != f["length"] or hashlib.sha256(body).hexdigest() != f["sha256"]):
+            return f"{len(body)} B of body that are not the {f['length']} B of the file; then {end}"
+        if not closed(end):
+            return f"the response was complete, but then {end}: an HTTP/1.0 server closes after each response"
+    if "client" in expect:
+        problem = client_problem(expect["client"], status, headers, body, end)
+        if problem:
+            return problem
+    if "range" in expect:
+        r = expect["range"]
+        if status != 206:
+            return client_problem(r["client"], status, headers, body, end)
+        data, problem = decoded(headers, body)
+        wanted = f"bytes {r['first']}-{r['last']}/{r['size']}"
+        given = " ".join((headers.get("content-range") or [""])[-1].split())
+        if not problem and given != wanted:
+            problem = f"Content-Range: {given}" if given else "no Content-Range"
+        if not problem and hashlib.sha256(data).hexdigest() != r["part"]:
+            problem = f"{len(data)} B that are not the part asked for"
+        if problem:
+            return f"206 with {problem}; expected Content-Range: {wanted} and those bytes"
+    if "absolute" in expect:
+        a = expect["absolute"]
+        if client_problem(a["client"], status, headers, body, end) is None:
+            return None
+        if status is None or (500 <= status < 600 and status not in (501, 505)) or status == 200:
+            return client_problem(a["client"], status, headers, body, end)
+        if a["version"] == "HTTP/1.1":
+            return f"GET in the absolute form (HTTP/1.1) got {got}: every HTTP/1.1 server MUST accept it"
+    if "status" in expect or "ranges" in expect:
+        ok = status in expect.get("status", []) or any(a <= (status or 0) <= b for a, b in expect.get("ranges", []))
+        if not ok:
+            return f"expected status {expect.get('status', [])} or in {expect.get('ranges', [])}, got {got}"
+    if "bad_ranges" in expect and (status is None or any(a <= status <= b for a, b in expect["bad_ranges"])):
+        return f"expected an answer with a status that is not a server error, got {got}"
+    if "type" in expect:
+        media = (headers.get("content-type") or [""])[-1].split(";")[0].strip().lower()
+        if media not in expect["type"]:
+            return f"Content-Type {media or '(none)'}, expected one of {expect['type']}"
+    if "leak" in expect:
+        secret = expect["leak"]
+        if secret and status and 200 <= status < 300 and (body == secret or (len(secret) >= 16 and secret in body)):
+            return f"answered {status} with the bytes of a file outside the root: path traversal"
+        if status is None and not closed(end):
+            return f"no response, and the connection stayed open: {got}"
+    if "answer_within" in expect and status is None and not closed(end):
+        return f"an unfinished request got no answer and no close within {expect['answer_within']:g} s: {got}"
+    return None
+
+
+def persistent(version, headers):
+    tokens = {t.strip().lower() for v in headers.get("connection", []) for t in v.split(",")}
+    return "close" not in tokens and (version == "HTTP/1.1" or (version == "HTTP/1.0" and "keep-alive" in tokens))
+
+
+def converse(conversation, wait=TIMEOUT):
+    """Send each (request, expectation) on one connection, the next once the previous response is whole and
+    the server kept the connection; None if each was answered as expected, else what went wrong."""
+    sock = connect()
+    try:
+        for n, (request, expect) in enumerate(conversation):
+            sock.sendall(request)
+            raw, end = read_response(sock, wait, IDLE, framed=True)
+            if n and not raw and closed(end):
+                return None  # it closed the kept connection first: the client opens another, nothing is lost
+            if n and not raw:
+                return f"the server kept the connection open, but did not answer request {n + 1} sent on it: {end}"
+            length = response_end(bytes(raw))
+            version, status, headers, body = parse(bytes(raw[:length] if length else raw))
+            problem = judge(expect, version, status, headers, body, end)
+            if problem:
+                return f"request {n + 1} on the connection: {problem}"
+            if not end.startswith("complete") or not persistent(version, headers):
+                return None
+    finally:
+        sock.close()
+    return None
+'''
+
+_RSS = """
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+"""
+
+
 def snippet(
     address: Address,
     request: bytes,
@@ -373,42 +672,72 @@ def snippet(
     chunks: Sequence[int] = (),
     pause: float = 0.0,
     wait: float = 10.0,
+    expect: Expect | None = None,
 ) -> str:
-    """A standalone program that sends ``request`` (written as ``expression`` when given: long requests stay
-    short) to ``address`` in the same pieces, and prints the response."""
-    lines = [
-        "# Replays the failing request against the server (standard library only).",
-        "import socket, time",
-        "",
-        f"ADDRESS = {address!r}",
-        f"REQUEST = {expression or repr(request)}",
-    ]
+    """A reproducer that sends ``request`` (written as ``expression`` when given: long requests stay short) to
+    ``address`` in the same pieces and judges the response by ``expect`` (see :data:`Expect`): exit 1 when it
+    breaks the expectation, 0 when it meets it; without ``expect`` it prints the response and exits 2."""
     pieces = [len(p) for p in split(request, chunks)]
+    expect = dict(expect or {})
+    stalled, rss, conversation = expect.pop("stalled", None), expect.pop("rss", None), expect.pop("conversation", None)
+    lines = [f"REQUEST = {expression or repr(request)}", f"EXPECT = {expect!r}"]
     if len(pieces) > 1:
-        lines.append(f"PIECES = {pieces!r}  # written {pause:g} s apart")
-    lines += ["", f"sock = socket.create_connection(ADDRESS, timeout={wait:g})"]
-    if len(pieces) > 1:
+        lines.append(f"PIECES, PAUSE = {pieces!r}, {pause:g}  # written PAUSE s apart")
+    idle = f", idle={wait:g}" if "answer_within" in expect else ""  # silence is what is judged: wait it out
+    framed = ", framed=True" if {"client", "range", "absolute"} & set(expect) else ""  # may keep the connection
+    call = "fetch(REQUEST" + (", PIECES, PAUSE" if len(pieces) > 1 else "") + f", wait={wait:g}{idle}{framed}"
+    blocks = [HTTP_JUDGE]
+    lines += ["", "", "def scenario():"]
+    if conversation is not None:
+        lines[:1] = [f"CONVERSATION = {conversation!r}  # (request, expectation), on one connection"]
+        lines.append(f"    return converse(CONVERSATION, wait={wait:g})")
+    elif stalled is not None:
         lines += [
-            "pos = 0",
-            "for size in PIECES:",
-            "    sock.sendall(REQUEST[pos : pos + size])",
-            "    pos += size",
-            f"    time.sleep({pause:g})",
+            "    stalled = connect()  # another client sends only part of its request and waits",
+            f"    stalled.sendall({stalled!r})",
+            "    try:",
+            f"        return judge(EXPECT, *{call}))",
+            "    finally:",
+            "        stalled.close()",
+        ]
+    elif rss is not None:
+        size = int(rss["size"]) if isinstance(rss, Mapping) else 0
+        blocks += [SERVER_PIDS, _RSS]
+        lines += [
+            "    pid = the_server()",
+            "    before, peak = rss_kib(pid), [0]",
+            "    if before is None:",
+            "        raise CannotJudge(f'cannot read the memory of process {pid}')",
+            "",
+            "    def stall():  # read nothing for 0.5 s while sampling the server's memory",
+            "        deadline = time.monotonic() + 0.5",
+            "        while time.monotonic() < deadline:",
+            "            peak[0] = max(peak[0], rss_kib(pid) or 0)",
+            "            time.sleep(0.02)",
+            "",
+            f"    version, status, headers, body, end = {call}, after_send=stall)",
+            "    grew = (peak[0] - before) * 1024",
+            f"    if status == 200 and grew >= {size} * 3 // 4:",
+            f"        return f'reading nothing, the server grew by {{grew >> 20}} MiB (a {size >> 20} MiB file)'",
+            "    return judge(EXPECT, version, status, headers, body, end)",
         ]
     else:
-        lines.append("sock.sendall(REQUEST)")
-    lines += [
-        "response = b''",
-        "try:",
-        "    while data := sock.recv(65536):",
-        "        response += data",
-        "except OSError as exc:  # a reset (RST) or the timeout",
-        "    print('connection ended with', repr(exc))",
-        "head, _, body = response.partition(b'\\r\\n\\r\\n')",
-        "print(head.decode('latin-1'))",
-        "print(f'-- {len(body)} bytes of body:', body[:300])",
-    ]
-    return "\n".join(lines) + "\n"
+        lines.append(f"    return judge(EXPECT, *{call}))")
+    if expect or stalled is not None or rss is not None or conversation is not None:
+        lines += ["", "", 'repeat(scenario, 1, "the response is what a correct server answers")']
+    else:
+        lines += [
+            "",
+            "",
+            "try:",
+            f"    version, status, headers, body, end = {call})",
+            "    print('CANNOT JUDGE (no expectation recorded); the response was:', describe(status, body, end))",
+            "except CannotJudge as exc:",
+            "    print('CANNOT JUDGE:', exc)",
+            "sys.exit(2)",
+        ]
+    about = "Replays the failing HTTP request."
+    return script(address, about, "\n".join(lines), blocks=blocks, timeout=wait)
 
 
 def request_bytes(method: str, url: str, address: Address, extra: Sequence[str] = ()) -> bytes:
@@ -464,11 +793,16 @@ class Session:
         chunks: Sequence[int] = (),
         pause: float = 0.0,
         warn: bool = False,
+        expect: Expect | None = None,
+        wait: float = 10.0,
     ) -> ServerFault:
-        """A fault (or warning) for ``message``, noting a server that is no longer running."""
+        """A fault (or warning) for ``message``, noting a server that is no longer running; its reproducer
+        replays ``request`` and judges the response by ``expect`` (see :data:`Expect`), waiting at most ``wait`` s."""
         if not self.target.alive():
             message += "; the server is no longer running (it crashed)"
-        code = snippet(self.address, request, expression=expression, chunks=chunks, pause=pause)
+        code = snippet(
+            self.address, request, expression=expression, chunks=chunks, pause=pause, expect=expect, wait=wait
+        )
         return (ServerWarning if warn else ServerFault)(message, reproducer=code)
 
 

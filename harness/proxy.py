@@ -10,6 +10,7 @@ through it. It is a context manager: leaving it closes every socket and joins it
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import selectors
 import socket
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
+from . import reproduce
 from .errors import HarnessError
 from .net import Address, connect, make_listener, reset
 from .targets import Target
@@ -432,9 +434,5 @@ class ProxiedView(Target):
     def adapt_reproducer(self, reproducer: str) -> str:
         """``reproducer`` (written for this view's address) made to start its own proxy with the same faults
         in front of the server, since this view's proxy is gone by the time anyone runs it."""
-        head = (
-            "# The check ran through the harness' fault proxy: the replay starts one with the same faults.\n"
-            "from harness.proxy import FaultProxy, Faults\n\n"
-            f"PROXY = FaultProxy({self.inner.address!r}, {self.proxy.faults!r})\n"
-        )
-        return head + reproducer.replace(repr(self.address), "PROXY.address")
+        faults = dataclasses.asdict(self.proxy.faults)
+        return reproduce.through_proxy(reproducer, self.address, self.inner.address, faults)

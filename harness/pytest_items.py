@@ -4,7 +4,8 @@ The server is started once, before the first check, and stopped when the session
 or a pytest-timeout, since :meth:`Target.close` kills its whole process group). A ``fail`` verdict fails the
 item with the check's explanation and minimal reproducer; ``warn`` passes with a warning (fails with
 ``--server-strict``); ``skip`` skips with the reason. ``--server-faults SPEC`` runs every check but the
-lifecycle ones through the fault proxy.
+lifecycle ones through the fault proxy. As the command line does, a failing or warning check's reproducer is
+also written to ``harness-repro/CHECK_ID.py`` (in the directory pytest was started from).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import shlex
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import reproduce
 from .checks import CheckOptions, CheckResult, Verdict, catalogue, run_check
 from .checks.base import Check
 from .errors import StartupFailure
@@ -24,6 +27,17 @@ from .net import parse_address
 from .protocols import protocol
 from .proxy import Faults, ProxiedView
 from .targets import ConnectTarget, SubprocessTarget, Target, names_port
+
+#: where reproducers are written, under the directory pytest was started from (as the command line's default)
+REPRO_DIR = "harness-repro"
+
+
+def keep_reproducer(result: CheckResult, directory: Path) -> None:
+    """:func:`harness.reproduce.keep`; a file that cannot be written is reported in the failure instead."""
+    try:
+        reproduce.keep(result, directory)
+    except OSError as exc:
+        result.message += f"\n(the reproducer could not be written to {directory}: {exc.strerror})"
 
 
 class HarnessCheckWarning(UserWarning):
@@ -125,6 +139,7 @@ class HarnessCheckItem(pytest.Item):
             return
         on = (server.view or server.target).target_for(self.check.id)
         result = run_check(self.check, on, self.config.stash[options_key])
+        keep_reproducer(result, Path(self.config.invocation_params.dir) / REPRO_DIR)
         if result.verdict is Verdict.SKIP:
             pytest.skip(result.message)
         strict = bool(self.config.getoption("server_strict"))
@@ -137,6 +152,8 @@ class HarnessCheckItem(pytest.Item):
         if isinstance(excinfo.value, CheckFailed):
             r = excinfo.value.result
             lines = [f"{r.id} {r.verdict.value}: {r.message}", f"guarantee: {self.check.guarantee}"]
+            if r.reproducer_path:
+                lines += [f"reproducer: python3 {r.reproducer_path} [HOST] PORT  (exit 1 while the bug is there)"]
             if r.reproducer:
                 lines += ["minimal reproducer:", r.reproducer]
             if r.stderr_tail:

@@ -23,7 +23,8 @@ def tally(reports: Sequence[TargetReport]) -> dict[str, int]:
 
 
 def to_json(reports: Sequence[TargetReport]) -> str:
-    """Every check's id, verdict, duration, message, reproducer and the server's protocol and stderr tail."""
+    """Every check's id, verdict, duration, message, reproducer (its text, and the file it was written to) and
+    the server's protocol and stderr tail."""
     data = {
         "summary": tally(reports),
         "servers": [
@@ -38,6 +39,7 @@ def to_json(reports: Sequence[TargetReport]) -> str:
                         "seconds": round(c.seconds, 4),
                         "message": c.message,
                         "reproducer": c.reproducer,
+                        "reproducer_path": c.reproducer_path,
                         "stderr_tail": c.stderr_tail,
                         "guarantee": REGISTRY[c.id].guarantee if c.id in REGISTRY else "",
                     }
@@ -60,7 +62,8 @@ def to_junit(reports: Sequence[TargetReport]) -> str:
         for result in report.results:
             total += result.seconds
             case = ET.SubElement(suite, "testcase", classname=report.name, name=result.id, time=f"{result.seconds:.3f}")
-            body = result.message + (f"\n\nreproducer:\n{result.reproducer}" if result.reproducer else "")
+            written = f" (written to {result.reproducer_path})" if result.reproducer_path else ""
+            body = result.message + (f"\n\nreproducer{written}:\n{result.reproducer}" if result.reproducer else "")
             if result.verdict is Verdict.FAIL:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=result.message.splitlines()[0]).text = body
@@ -121,7 +124,9 @@ def to_html(reports: Sequence[TargetReport], meta: str = "") -> str:
             opened = " open" if r.verdict in (Verdict.FAIL, Verdict.ERROR) else ""
             if r.reproducer:
                 detail += (
-                    f"<details{opened}><summary>minimal reproducer (standalone Python)</summary>"
+                    f"<details{opened}><summary>minimal reproducer (standalone Python"
+                    + (f", written to <code>{html.escape(r.reproducer_path)}</code>" if r.reproducer_path else "")
+                    + ")</summary>"
                     f"<pre>{html.escape(r.reproducer)}</pre></details>"
                 )
             if r.stderr_tail:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import sysinfo
+from harness.targets import SubprocessTarget
 
 BROKEN = Path(__file__).parent / "broken"
 
@@ -40,6 +41,7 @@ def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         (["check", "--protocol", "framed", "--banner", "hi"], "--banner is an option of --protocol greeting"),
         (["check", "--protocol", "http-file", "--root", "/no/such/dir"], "--root /no/such/dir: no such directory"),
         (["check", "--protocol", "framed", "--max-frame", "-1"], "--max-frame must be >= 0"),
+        (["check", "--repro-dir", str(BROKEN / "recv_once.py")], "--repro-dir"),
         (["check", "--protocol", "greeting", "--banner-file", "/no/such/file"], "--banner-file /no/such/file"),
         (["check", "--protocol", "udp-echo", "--faults", "segments=1"], "the fault proxy carries TCP streams"),
         (["check", "--protocol", "http-file", "--", "python3", "web.py", "{port}"], "say which directory your server"),
@@ -54,16 +56,23 @@ def test_misuse_exits_2_with_a_clear_message(args: list[str], words: str) -> Non
 
 
 @pytest.mark.parametrize(("script", "status"), [("drops_silent_clients", 1), (None, 0)])
-def test_checks_run_through_the_fault_proxy(script: str | None, status: int) -> None:
+def test_checks_run_through_the_fault_proxy(script: str | None, status: int, tmp_path: Path) -> None:
     """A server that drops a client after 0.25 s of silence passes echo.fidelity on loopback (see the zoo)
     and fails it through a network with 300 ms gaps; a correct one passes through it."""
     server = [str(BROKEN / f"{script}.py")] if script else ["-m", "servers.selector", "--port"]
     done = harness("check", "--faults", "segments=100,gaps=0.3", "--only", "echo.fidelity", "--examples", "3",
-                   "--", sys.executable, *server, "{port}")  # fmt: skip
+                   "--repro-dir", str(tmp_path), "--", sys.executable, *server, "{port}")  # fmt: skip
     assert done.returncode == status, done.stdout + done.stderr
     assert "through faults: segments of 100 B, gaps 300 ms" in done.stdout
-    if status:  # the reproducer replays through a proxy of its own, with the same faults
-        assert "PROXY = FaultProxy(" in done.stdout and "gaps=(0.3,)" in done.stdout, done.stdout
+    if status:  # the reproducer replays through a proxy of its own (standard library only), with the same faults
+        script_path = tmp_path / "echo.fidelity.py"
+        text = script_path.read_text()
+        assert "PROXY = Proxy(ADDRESS, segments=(100,), gaps=(0.3,)" in text and "import harness" not in text, text
+        for command, expected in ((server, 1), (["-m", "servers.selector", "--port"], 0)):
+            with SubprocessTarget([sys.executable, *command, "{port}"], port=None) as target:
+                replay = subprocess.run([sys.executable, str(script_path), *map(str, target.address)],
+                                        capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert replay.returncode == expected, replay.stdout + replay.stderr
 
 
 def test_list_names_every_check_with_its_guarantee() -> None:
@@ -99,20 +108,30 @@ def test_a_correct_server_passes_and_reports_are_written(tmp_path: Path) -> None
 
 
 def test_a_broken_server_exits_1_with_a_shrunk_reproducer(tmp_path: Path) -> None:
-    report = tmp_path / "r.json"
-    done = harness("check", "--only", "echo.fidelity", "--json", str(report), "--", sys.executable,
-                   str(BROKEN / "recv_once.py"), "{port}")  # fmt: skip
+    """The reproducer is written to --repro-dir/CHECK_ID.py, executable, its path printed on the line after the
+    failure and kept in the JSON report with its text; -v prints the text inline too."""
+    report, repro = tmp_path / "r.json", tmp_path / "repro"
+    command = ["--", sys.executable, str(BROKEN / "recv_once.py"), "{port}"]
+    done = harness("check", "--only", "echo.fidelity", "--json", str(report), "--repro-dir", str(repro), *command)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "minimal reproducer" in done.stdout
+    lines = done.stdout.splitlines()
+    failure = next(n for n, line in enumerate(lines) if line.split()[:2] == ["echo.fidelity", "fail"])
+    assert lines[failure + 1].split()[:3] == ["reproducer:", "python3", str(repro / "echo.fidelity.py")], lines
+    assert "minimal reproducer" not in done.stdout  # the text itself only with -v
     check = next(c for c in json.loads(report.read_text())["servers"][0]["checks"] if c["id"] == "echo.fidelity")
-    assert check["verdict"] == "fail"
+    assert check["verdict"] == "fail" and check["reproducer_path"] == str(repro / "echo.fidelity.py")
+    assert os.access(check["reproducer_path"], os.X_OK)
+    assert (repro / "echo.fidelity.py").read_text().endswith(check["reproducer"])
     # shrunk to the smallest payload recv(1024) cannot carry: 1025 bytes
     assert "1025" in check["reproducer"], check["reproducer"]
+    verbose = harness("check", "-v", "--only", "echo.fidelity", "--repro-dir", str(repro), *command)
+    assert "minimal reproducer" in verbose.stdout and "def echo_client(" in verbose.stdout, verbose.stdout
 
 
 def test_the_reproducer_replays_the_failure_standalone(tmp_path: Path) -> None:
-    """The printed snippet, run on its own against the same (restarted) server, shows the mismatch."""
-    from harness import SubprocessTarget, Verdict, check_target
+    """The reproducer, run on its own against the same (restarted) server, exits 1 saying what is wrong; it takes
+    the address from its command line ([HOST] PORT) or from HOST/PORT, and says so when nothing listens there."""
+    from harness import Verdict, check_target, reproduce
     from harness.checks import CheckOptions
     from harness.runner import select
 
@@ -120,16 +139,39 @@ def test_the_reproducer_replays_the_failure_standalone(tmp_path: Path) -> None:
     options = CheckOptions(examples=10, idle=1, shrink_seconds=3)
     result = check_target(target, options, select(["echo.fidelity"])).results[-1]
     assert result.verdict is Verdict.FAIL and result.reproducer
+    script = str(reproduce.write(tmp_path, result.id, result.reproducer, result.message))
     with target:  # the same server again, on a new port
-        script = result.reproducer.replace(repr(result_address(result.reproducer)), repr(target.address))
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
-    assert "MISMATCH" in done.stdout, done.stdout + done.stderr
+        host, port = target.address
+        by_argument = subprocess.run([sys.executable, script, host, str(port)], capture_output=True, text=True,
+                                     timeout=30)  # fmt: skip
+        by_environment = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=30,
+                                        env={**os.environ, "HOST": host, "PORT": str(port)})  # fmt: skip
+    for done in (by_argument, by_environment):
+        assert done.returncode == 1 and done.stdout.startswith("FAIL: only 1024 of 1025 B"), done.stdout + done.stderr
+    gone = subprocess.run([sys.executable, script, host, str(port)], capture_output=True, text=True, timeout=30)
+    assert gone.returncode == 2 and "nothing listens" in gone.stdout, gone.stdout + gone.stderr
+    misuse = subprocess.run([sys.executable, script, "a", "b", "c"], capture_output=True, text=True, timeout=30)
+    assert misuse.returncode == 2 and "usage:" in misuse.stderr and "Traceback" not in misuse.stderr
 
 
-def result_address(reproducer: str) -> tuple[str, int]:
-    line = next(line for line in reproducer.splitlines() if line.startswith("ADDRESS = "))
-    host, port = eval(line.split("=", 1)[1])
-    return host, port
+def test_repro_dirs_and_stale_reproducers(tmp_path: Path) -> None:
+    """Several servers get one subdirectory each (sanitized, unique); a check that no longer fails takes away the
+    reproducer an earlier run wrote for it, and never a file the harness did not write."""
+    from harness import reproduce
+    from harness.checks import CheckResult, Verdict
+    from harness.cli import repro_dirs
+
+    assert repro_dirs("d", ["servers.selector"]) == [Path("d")]
+    assert repro_dirs("d", ["python3 a.py {port}", "python3 a.py {port}", "x"]) == [
+        Path("d/python3-a.py-port"), Path("d/python3-a.py-port-2"), Path("d/x")
+    ]  # fmt: skip
+    failed = CheckResult("echo.fidelity", Verdict.FAIL, 0.1, "lost bytes", reproducer="import sys\nsys.exit(1)\n")
+    reproduce.keep(failed, tmp_path)
+    assert failed.reproducer_path == str(tmp_path / "echo.fidelity.py")
+    (tmp_path / "echo.large.py").write_text("# mine\n")
+    for check_id in ("echo.fidelity", "echo.large"):
+        reproduce.keep(CheckResult(check_id, Verdict.PASS, 0.1, "ok"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["echo.large.py"]
 
 
 def test_sigterm_to_the_harness_kills_the_server_group() -> None:

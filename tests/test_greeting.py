@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from harness.checks import CheckOptions, catalogue
 from harness.runner import check_target
 from harness.targets import reference_target
 
-from .test_zoo import QUICK, broken, broken_scripts, run_cli
+from .test_zoo import QUICK, assert_reproduces, broken, broken_scripts, broken_target, reproducer_of, run_cli
 
 #: name -> (check id that must catch it, words its explanation must contain)
 BROKEN = {
@@ -28,10 +29,9 @@ def test_every_greeting_broken_server_is_in_the_zoo() -> None:
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_greeting_server_is_caught(name: str, tmp_path: Path) -> None:
     check_id, words = BROKEN[name]
-    banner: list[str] = []
-    if name == "greeting_partial_send":  # its banner, which a truncating server cannot teach the harness
-        (tmp_path / "banner").write_bytes(b"welcome " * 131072)
-        banner = ["--banner-file", str(tmp_path / "banner")]
+    # the banner it means to send (the reference server sends it too); a truncating server cannot teach it
+    (tmp_path / "banner").write_bytes(importlib.import_module(f"tests.broken.{name}").BANNER)
+    banner = ["--banner-file", str(tmp_path / "banner")] if name == "greeting_partial_send" else []
     status, checks, stdout = run_cli(
         broken(name), "--protocol", "greeting", *banner, "--only", check_id, *QUICK, tmp_path=tmp_path
     )
@@ -39,6 +39,8 @@ def test_broken_greeting_server_is_caught(name: str, tmp_path: Path) -> None:
     assert result["verdict"] == "fail", f"{name}: {check_id} said {result['verdict']}: {result['message']}"
     assert words in result["message"], result["message"]
     assert status == 1, stdout
+    reference = reference_target("greeting", server_options={"banner_file": str(tmp_path / "banner")})
+    assert_reproduces(check_id, reproducer_of(result), broken_target(broken(name)), reference)
 
 
 def test_reference_greeting_server_passes_everything(tmp_path: Path) -> None:

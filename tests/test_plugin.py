@@ -38,6 +38,8 @@ def test_server_cmd_fails_a_broken_server_with_its_reproducer(tmp_path: Path) ->
     assert done.returncode == 1, done.stdout[-3000:]
     assert "echo.fidelity fail" in done.stdout
     assert "minimal reproducer" in done.stdout and "socket.create_connection" in done.stdout
+    written = tmp_path / "harness-repro" / "echo.fidelity.py"  # and written, as the command line does
+    assert f"reproducer: python3 {written}" in done.stdout and written.is_file(), done.stdout[-3000:]
 
 
 def test_server_protocol_runs_that_protocols_catalogue(tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_server_faults_run_the_checks_through_the_fault_proxy(tmp_path: Path) ->
     command = f"{sys.executable} {BROKEN / 'drops_silent_clients.py'} {{port}}"
     done = pytest_in(tmp_path, "-k", "fidelity or port-refuses", "--server-cmd", command, *faults)
     assert done.returncode == 1, done.stdout[-3000:]
-    assert "echo.fidelity fail" in done.stdout and "PROXY = FaultProxy(" in done.stdout, done.stdout[-3000:]
+    assert "echo.fidelity fail" in done.stdout and "PROXY = Proxy(ADDRESS, " in done.stdout, done.stdout[-3000:]
     assert "1 failed, 1 passed" in done.stdout, done.stdout[-500:]  # lifecycle.port-refuses passes, direct
     lossy = pytest_in(tmp_path, "--server-cmd", command, "--server-faults", "cut=reset@3")
     assert lossy.returncode == 4 and "--server-faults takes faults that lose nothing" in lossy.stderr

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.targets import SubprocessTarget, Target, names_port, reference_target
+
 HERE = Path(__file__).parent
 PY = sys.executable
 
@@ -100,8 +102,9 @@ def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dic
     if command:
         need(command[0])
     report = tmp_path / "report.json"
+    repro = ["--repro-dir", str(tmp_path / "repro")]
     done = subprocess.run(
-        [PY, "-m", "harness", "check", *options, "--json", str(report), *(["--", *command] if command else [])],
+        [PY, "-m", "harness", "check", *repro, *options, "--json", str(report), *(["--", *command] if command else [])],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
@@ -128,6 +131,43 @@ def test_every_broken_script_is_in_the_zoo() -> None:
     assert scripts <= set(BROKEN), scripts - set(BROKEN)
 
 
+#: checks whose failures leave no reproducer: what they judge is the server's own start and stop
+NO_REPRODUCER = ("startup.", "lifecycle.")
+
+
+def run_reproducer(script: Path, target: Target) -> subprocess.CompletedProcess[str]:
+    """``python3 SCRIPT HOST PORT`` against the started ``target``, bounded."""
+    host, port = target.address
+    return subprocess.run([PY, str(script), host, str(port)], capture_output=True, text=True, timeout=180)
+
+
+def assert_reproduces(check_id: str, script: Path | None, broken: Target, reference: Target) -> None:
+    """The reproducer that failing check ``check_id`` wrote exits 1 against ``broken`` (started afresh) and 0
+    against ``reference``, the protocol's reference server; a check of :data:`NO_REPRODUCER` writes none."""
+    if check_id.startswith(NO_REPRODUCER):
+        assert script is None or not script.exists(), f"{check_id} wrote a reproducer: list it elsewhere"
+        return
+    assert script is not None and script.is_file(), f"{check_id} failed without writing a reproducer"
+    for target, status in ((broken, 1), (reference, 0)):
+        with target:
+            done = run_reproducer(script, target)
+        which = "the broken server" if status else "the reference server"
+        output = f"{script.name} against {which}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+        assert done.returncode == status, output
+        assert len(done.stdout.splitlines()) == 1, f"one line saying which: {done.stdout}"
+
+
+def reproducer_of(result: dict[str, str]) -> Path | None:
+    """The file the command line wrote for ``result`` (a check of the JSON report), if any."""
+    return Path(result["reproducer_path"]) if result.get("reproducer_path") else None
+
+
+def broken_target(command: list[str], **options: object) -> SubprocessTarget:
+    """``command`` as the command line starts it (told its port by ``{port}``, else by its readiness line)."""
+    port = None if names_port(command) else 0
+    return SubprocessTarget(command, port=port, grace=2, startup_timeout=5, **options)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_server_is_caught_by_its_check(name: str, tmp_path: Path) -> None:
     command, check_id, verdict, words = BROKEN[name]
@@ -138,8 +178,12 @@ def test_broken_server_is_caught_by_its_check(name: str, tmp_path: Path) -> None
     assert result["verdict"] == verdict, f"{name}: {check_id} said {result['verdict']}: {result['message']}"
     assert words in result["message"], result["message"]
     assert status == 1, stdout
-    if check_id.startswith("echo.") and check_id != "echo.backpressure":
-        assert "socket.create_connection" in (result["reproducer"] or ""), "a failing property prints a reproducer"
+    script = reproducer_of(result)
+    if script is not None:  # its path is printed on the line after the failure
+        lines = stdout.splitlines()
+        failure = next(n for n, line in enumerate(lines) if line.split()[:2] == [check_id, verdict])
+        assert lines[failure + 1].split()[:3] == ["reproducer:", "python3", str(script)], stdout
+    assert_reproduces(check_id, script, broken_target(command), reference_target("selector"))
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT))

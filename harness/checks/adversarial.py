@@ -6,9 +6,10 @@ import socket
 import threading
 import time
 
-from .. import sockdiag
+from .. import connrepro, sockdiag
 from ..errors import CheckSkipped, ServerFault, ServerWarning
 from ..net import SYN_RETRIES, Address, connect, connect_nowait, retrying_in
+from ..reproduce import replayed_by
 from ..targets import Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch, exchange
 from .base import CheckOptions, check
@@ -27,6 +28,7 @@ BURST_BOUND = SYN_RETRIES[2] + 1.0
     f"a burst of {BURST} simultaneous connects, all held open together: every client the server's kernel took "
     "is served, then gets FIN (clients that a too-small listen backlog left to TCP's SYN retries: warn)",
 )
+@replayed_by(lambda target, options: connrepro.burst_snippet(target.address, BURST, target.sequential))
 def burst(target: Target, options: CheckOptions) -> str:
     """All connect at once; each gets its echo while all stay open (a sequential server serves them in turn,
     so there each half-closes at once); then all half-close and must see FIN.
@@ -103,6 +105,7 @@ TRICKLE_PAUSE = round((PROBES * ACCEPT_ALLOWANCE + 0.5) / (len(TRICKLE) - 1), 3)
     f"while {TRICKLERS} clients trickle one byte every {TRICKLE_PAUSE * 1000:g} ms, new clients are served "
     "before the tricklers have finished, and the tricklers get their echo",
 )
+@replayed_by(lambda target, options: connrepro.slowloris_snippet(target.address, TRICKLERS, TRICKLE_PAUSE))
 def slowloris(target: Target, options: CheckOptions) -> str:
     """Starvation, not speed: a new client must be served while the tricklers are still sending (a server
     that is merely slow to accept them, like a fork-per-connection one, passes). The trickling lasts long enough

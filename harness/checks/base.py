@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
-from .. import corpus
+from .. import corpus, reproduce
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning
 from ..protocols import PROTOCOLS
 from ..targets import Target
@@ -71,6 +71,7 @@ class CheckResult:
     reproducer: str | None = None
     stderr_tail: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    reproducer_path: str | None = None  #: where the shell wrote :attr:`reproducer` as a script, if it did
 
     def line(self) -> str:
         """``id  verdict  time  message`` (first line of the message only)."""
@@ -149,7 +150,7 @@ def run_check(chk: Check, target: Target, options: CheckOptions) -> CheckResult:
         verdict, message = Verdict.ERROR, f"harness bug: {exc!r}\n{traceback.format_exc()}"
     seconds = time.monotonic() - start
     if reproducer:
-        reproducer = target.adapt_reproducer(reproducer)
+        reproducer = reproduce.bounded(target.adapt_reproducer(reproducer), options.idle, options.timeout)
     tail = target.stderr_tail() if verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR) else ""
     return CheckResult(chk.id, verdict, seconds, message, reproducer, tail)
 

@@ -8,9 +8,10 @@ import time
 
 from hypothesis import strategies as st
 
+from .. import connrepro
 from ..errors import CheckSkipped, ServerFault
 from ..net import Address, connect, connect_nowait, reset, retrying_in
-from ..reproduce import concurrent_snippet
+from ..reproduce import concurrent_snippet, replayed_by
 from ..strategies import KiB, PayloadSpec, schedules
 from ..targets import Target
 from ..waiting import poll_until
@@ -129,6 +130,7 @@ def _one_client_ends_while_another_talks(target: Target, options: CheckOptions) 
         raise ServerFault(problem, reproducer=_talker_snippet(target.address))
 
 
+@replayed_by(lambda target, options: connrepro.together_snippet(target.address, max(2, options.connections)))
 def _messages_that_arrive_together(target: Target, options: CheckOptions) -> None:
     """A forced interleaving: every client is served once (so each has its handler running), then the server
     is paused (SIGSTOP: :meth:`~harness.targets.Target.frozen`) while each sends a message, so all of them are
@@ -164,48 +166,14 @@ def _messages_that_arrive_together(target: Target, options: CheckOptions) -> Non
 
 
 def _talker_snippet(address: Address) -> str:
-    return f"""\
-# Client A talks; client B has a whole exchange and half-closes; A must still be served.
-# Usage: python3 THIS.py [HOST] PORT (or HOST=/PORT= in the environment); exit 1 when A is cut off.
-import os, socket, sys
-
-args = sys.argv[1:]
-HOST = args[0] if len(args) > 1 else os.environ.get("HOST", {address[0]!r})
-PORT = int(args[-1]) if args else int(os.environ.get("PORT", {address[1]!r}))
-
-
-def echo(sock, message):
-    sock.sendall(message)
-    got = b""
-    while len(got) < len(message):
-        data = sock.recv(65536)
-        if not data:
-            break
-        got += data
-    return got == message
-
-
-a = socket.create_connection((HOST, PORT), timeout=10)
-ok = echo(a, {_TALKER[0]!r})
-b = socket.create_connection((HOST, PORT), timeout=10)
-ok = echo(b, {_LEAVER!r}) and ok
-b.shutdown(socket.SHUT_WR)
-ok = b.recv(1) == b"" and ok
-b.close()
-try:
-    ok = echo(a, {_TALKER[1]!r}) and echo(a, {_TALKER[2]!r}) and ok
-except OSError as exc:
-    ok = False
-    print("client A:", exc)
-print("client A was served after B left" if ok else "MISBEHAVES: client A was cut off after client B left")
-sys.exit(0 if ok else 1)
-"""
+    return connrepro.talker_snippet(address, _TALKER, _LEAVER)
 
 
 @check(
     "conn.idle",
     "idle connections held open (silent, or stopped mid-message) do not starve a new client",
 )
+@replayed_by(lambda target, options: connrepro.idle_snippet(target.address, options.connections * 2, options.idle * 2))
 def idle(target: Target, options: CheckOptions) -> str:
     if target.sequential:
         raise CheckSkipped("a sequential server serves one client at a time: idle clients block the rest by design")
@@ -253,6 +221,7 @@ def _fill_until_blocked(sock: socket.socket, limit: int, quiet: float, timeout: 
     "conn.reset",
     "a client that resets (RST) mid-stream, with echo pending, leaves the server and other clients unharmed",
 )
+@replayed_by(lambda target, options: connrepro.reset_snippet(target.address))
 def reset_midstream(target: Target, options: CheckOptions) -> str:
     victim = connect(target.address, options.timeout)
     pending = _fill_until_blocked(victim, 32 * 1024 * KiB, 0.2, options.timeout)
@@ -297,6 +266,7 @@ STORM_THROUGH_DELAYS = 100
     "1,000 connect/echo/close cycles (or as many as fit in --timeout) all echo correctly and the server's "
     "descriptor count returns to baseline",
 )
+@replayed_by(lambda target, options: connrepro.storm_snippet(target.address, options.storm))
 def storm(target: Target, options: CheckOptions) -> str:
     """Bounded by count and by time: a server that serves one connection at a time slowly (inetd forks a
     process per connection) is judged on the cycles that fit in ``options.timeout``, and the result says how
@@ -334,6 +304,7 @@ def storm(target: Target, options: CheckOptions) -> str:
     "conn.fd-growth",
     "connections that end in any way (clean close, reset, close with echo unread) give back their descriptors",
 )
+@replayed_by(lambda target, options: connrepro.fd_growth_snippet(target.address, 1 if target.sequential else 16))
 def fd_growth(target: Target, options: CheckOptions) -> str:
     before = target.fd_count()
     if before is None:

@@ -220,7 +220,7 @@ def backpressure(target: Target, options: CheckOptions) -> str:
         raise ServerFault(
             f"buffering is unbounded: all {mib} MiB were accepted while the client read nothing{memory}; "
             "the server keeps reading while its unsent echo piles up (stop reading above a high-water mark)",
-            reproducer=snippet(target.address, spec, schedule),
+            reproducer=snippet(target.address, spec, schedule, unbounded=True),
         )
     if slow:
         raise ServerWarning(

@@ -9,8 +9,11 @@ serving. A failure shrinks to the smallest payload and the fewest faults that st
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import strategies as st
 
+from .. import reproduce
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..proxy import CUTS, FaultProxy, Faults
@@ -104,26 +107,75 @@ def faults(target: Target, options: CheckOptions) -> str:
         body,
         examples=examples_for("fuzz.faults", options),
         options=options,
-        reproduce=lambda value, fault: replay(target.address, *value),
+        reproduce=lambda value, fault: replay(target.address, *value, sequential=target.sequential),
         key="fuzz.faults",
     )
     return f"{n} exchanges through the fault proxy"
 
 
-def replay(address: Address, spec: PayloadSpec, chosen: Faults, recv_size: int) -> str:
-    """Python code replaying one faulted exchange (it imports the harness for the proxy)."""
-    return f"""\
-# Replays the failing exchange through the harness' fault proxy (needs socket-harness installed).
-import random
+def replay(address: Address, spec: PayloadSpec, chosen: Faults, recv_size: int, *, sequential: bool = False) -> str:
+    """A reproducer of one faulted exchange, carrying its own proxy (standard library only): exit 1 unless every
+    byte that got through comes back as :func:`judge` requires, a direct bystander is undisturbed (not with a
+    ``sequential`` server) and a new client is served afterwards."""
+    faults = ", ".join(f"{name}={value!r}" for name, value in dataclasses.asdict(chosen).items())
+    body = f"""\
+PAYLOAD = {spec.code()}
+FAULTS = dict({faults})
+RECV_SIZE, SEQUENTIAL = {recv_size}, {sequential!r}
+BYSTANDER = {BYSTANDER!r}
+WHERE = "[through the proxy: {chosen.describe()}; {len(spec.build())} B, recv({recv_size})]"
 
-from harness.checks.faults import judge
-from harness.proxy import FaultProxy, Faults
-from harness.wire import Schedule, exchange
 
-ADDRESS = {address!r}
-payload = {spec.code()}
-faults = {chosen!r}
-with FaultProxy(ADDRESS, faults) as proxy:
-    ex = exchange(proxy.address, Schedule(payload, recv_sizes=({recv_size},), half_close=True), 10, 2)
-print(faults.describe(), "->", judge(payload, faults, ex) or "echo ok", "-", ex.outcome())
+def judge(got, end):
+    \"\"\"As the harness judges it: uncut (or cut beyond the payload), the whole echo then FIN; cut by close, the
+    echo of what got through then FIN; cut by reset or vanish, a prefix of what got through.\"\"\"
+    cut, after = FAULTS["cut"], FAULTS["cut_after"]
+    wanted = PAYLOAD if cut is None or after > len(PAYLOAD) else PAYLOAD[:after]
+    if cut is None or after > len(PAYLOAD) or cut == "close":
+        problem = mismatch(wanted, got, end)
+        return problem or (None if end == "FIN" else f"all {{len(wanted)}} B came back, then {{end}} instead of FIN")
+    if bytes(got) != wanted[:len(got)]:
+        return f"the echo is not a prefix of the {{len(wanted)}} B that got through: {{mismatch(wanted, got, end)}}"
+    return None
+
+
+def scenario():
+    half = len(BYSTANDER) // 2
+    bystander = None if SEQUENTIAL else connect()  # a client talking to the server directly meanwhile
+    try:
+        if bystander is not None:
+            bystander.sendall(BYSTANDER[:half])
+            got, end = bytearray(), None
+            while len(got) < half:
+                data, end = receive(bystander, 65536)
+                if not data:
+                    break
+                got += data
+            if mismatch(BYSTANDER[:half], got, end):
+                return f"a direct client: {{mismatch(BYSTANDER[:half], got, end)}}"
+        proxy = Proxy(ADDRESS, **FAULTS)
+        try:
+            got, end, _ = exchange(PAYLOAD, recv_sizes=(RECV_SIZE,), half_close=True, sock=connect(proxy.address))
+        finally:
+            proxy.close()
+        problem = judge(got, end)
+        if problem:
+            return f"{{problem}} {{WHERE}}"
+        if bystander is not None:
+            problem = echo_client(BYSTANDER[half:], sock=bystander)
+            if problem:
+                return f"a direct client, open meanwhile, was disturbed: {{problem}} {{WHERE}}"
+    finally:
+        if bystander is not None:
+            bystander.close()
+    try:
+        problem = echo_client(b"a new client after an exchange through the proxy\\n")
+    except ConnectionRefusedError:
+        problem = "connection refused (did the server crash?)"
+    return f"after the exchange through the proxy, a new client was not served: {{problem}}" if problem else None
+
+
+repeat(scenario, 2, "every byte that got through came back, and the server kept serving " + WHERE)
 """
+    blocks = [reproduce.ECHO_CLIENT, reproduce.PROXY]
+    return reproduce.script(address, "Replays the failing exchange through a faulty network.", body, blocks=blocks)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from .. import sysinfo
+from .. import reproduce, sysinfo
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
@@ -106,45 +106,59 @@ def frame_runs(draw: st.DrawFn, *, max_frames: int = 6, max_size: int = 64 * KiB
     )
 
 
-_SNIPPET = """\
-# Replays the failing frames against the server (standard library only).
-import random, socket, time
+#: the framed oracle, in a reproducer: frames of a reply, and what is wrong with a reply to frames sent
+FRAMES = """
 
-ADDRESS = {address!r}
-bodies = [
-    {bodies},
-]
-stream = b"".join(f"{{len(b):<10}}".encode() + b for b in bodies)
-chunks, pauses, recv_sizes = {chunks!r}, {pauses!r}, {reads!r}
-sock = socket.create_connection(ADDRESS, timeout=10)
-pos = i = 0
-while pos < len(stream):  # (a large stream would need a reader thread; these are small)
-    time.sleep(pauses[i % len(pauses)])
-    sock.sendall(stream[pos : pos + chunks[i % len(chunks)]])
-    pos, i = pos + chunks[i % len(chunks)], i + 1
-sock.shutdown(socket.SHUT_WR)
-got, i = b"", 0
-while data := sock.recv(recv_sizes[i % len(recv_sizes)]):
-    got, i = got + data, i + 1
-back = []
-while len(got) >= 10 and len(got) >= 10 + int(got[:10]):
-    n = int(got[:10])
-    back.append(got[10 : 10 + n])
-    got = got[10 + n :]
-ok = back == bodies and not got
-print("frames ok" if ok else f"MISMATCH: sent {{len(bodies)}} frames, got {{len(back)}}; left over {{got[:20]!r}}")
+def frame(body):
+    return f"{len(body):<10}".encode() + body
+
+
+def frames_problem(sent, got, end):
+    \"\"\"None if ``got`` is exactly the frames ``sent`` (any header padding), then FIN; else what is wrong.\"\"\"
+    data, back, pos, rest = bytes(got), [], 0, None
+    while pos < len(data):
+        header, digits = data[pos:pos + 10], data[pos:pos + 10].strip(b" ")
+        if len(header) < 10:
+            rest = f"a reply ends with {len(header)} B of a header: {header!r}"
+        elif not digits.isdigit():
+            rest = f"reply frame {len(back)} has a header that is not a length: {header!r}"
+        elif pos + 10 + int(digits) > len(data):
+            rest = f"reply frame {len(back)} declares {int(digits)} B but only {len(data) - pos - 10} B came"
+        if rest:
+            break
+        back.append(data[pos + 10:pos + 10 + int(digits)])
+        pos += 10 + int(digits)
+    for n, (body, echoed) in enumerate(zip(sent, back)):
+        if body != echoed:
+            return f"frame {n} ({len(body)} B) came back as {len(echoed)} B that differ"
+    if len(back) > len(sent):
+        return f"{len(back) - len(sent)} extra frames came back after the {len(sent)} sent"
+    if rest or len(back) < len(sent):
+        return rest or f"only {len(back)} of {len(sent)} frames came back; then: {end}"
+    return None if end == "FIN" else f"all {len(sent)} frames came back, but then: {end} instead of FIN"
 """
 
 
 def frames_snippet(address: Address, run: FrameRun) -> str:
-    """Python code sending ``run``'s frames to ``address`` and comparing the frames that come back."""
-    return _SNIPPET.format(
-        address=address,
-        bodies=",\n    ".join(spec.code() for spec in run.bodies),
-        chunks=run.chunk_sizes,
-        pauses=run.pauses,
-        reads=run.recv_sizes,
-    )
+    """A reproducer sending ``run``'s frames to ``address`` as one stream cut the same way: exit 1 unless the
+    same frames come back, then FIN."""
+    bodies = ",\n    ".join(spec.code() for spec in run.bodies)
+    body = f"""\
+# {run.describe()}
+BODIES = [
+    {bodies},
+]
+
+
+def scenario():
+    stream = b"".join(frame(body) for body in BODIES)
+    got, end, _ = exchange(stream, {run.chunk_sizes!r}, {run.pauses!r}, {run.recv_sizes!r}, half_close=True)
+    return frames_problem(BODIES, got, end)
+
+
+repeat(scenario, 3, f"the {{len(BODIES)}} frames came back, then FIN")
+"""
+    return reproduce.script(address, "Replays the failing frames.", body, blocks=[reproduce.ECHO_CLIENT, FRAMES])
 
 
 def _run_frames(target: Target, options: CheckOptions, run: FrameRun) -> None:
@@ -255,7 +269,8 @@ def oversize(target: Target, options: CheckOptions) -> str:
                 "(if your server accepts larger frames, say so with --max-frame)",
                 reproducer=_refusal_snippet(target.address, header, follow),
             )
-    _require_served(target, options, "the oversized frames")
+    header = f"{9_999_999_999:<{HEADER_SIZE}}".encode()
+    _require_served(target, options, "the oversized frames", _refusal_snippet(target.address, header, follow))
     return f"connections declaring {options.max_frame + 1:,} B and 9,999,999,999 B were closed"
 
 
@@ -273,38 +288,101 @@ def bad_header(target: Target, options: CheckOptions) -> str:
                 f"the header {header!r} is not a length, but the server did not end the connection: {problem}",
                 reproducer=_refusal_snippet(target.address, header, 64),
             )
-        _require_served(target, options, f"the header {header!r}")
+        _require_served(target, options, f"the header {header!r}", _refusal_snippet(target.address, header, 64))
     return f"{len(BAD_HEADERS)} bad headers refused"
 
 
-def _require_served(target: Target, options: CheckOptions, what: str) -> None:
-    """:class:`ServerFault` unless a new client gets its frame back, then FIN, after ``what``."""
+def _require_served(target: Target, options: CheckOptions, what: str, reproducer: str | None = None) -> None:
+    """:class:`ServerFault` unless a new client gets its frame back, then FIN, after ``what`` (``reproducer``
+    replays ``what`` and this new client)."""
     body = f"a new client after {what}".encode()
     try:
         ex = exchange(target.address, Schedule(frame(body)), options.timeout, options.idle)
     except ConnectionRefusedError:
         raise ServerFault(
             f"after {what}, a new client was not served: connection refused, the server no longer listens "
-            "(did it crash? see its stderr)"
+            "(did it crash? see its stderr)",
+            reproducer=reproducer,
         ) from None
     problem = frames_problem([body], ex)
     if problem is not None:
         gone = " (the server is no longer running)" if not target.alive() else ""
-        raise ServerFault(f"after {what}, a new client was not served{gone}: {problem}")
+        raise ServerFault(f"after {what}, a new client was not served{gone}: {problem}", reproducer=reproducer)
 
 
 def _refusal_snippet(address: Address, header: bytes, follow: int) -> str:
-    return f"""\
-# The server must close this connection without answering (standard library only).
-import socket
+    """A reproducer sending ``header`` and ``follow`` bytes: exit 1 unless the server ends that connection with
+    no reply, and then serves a new client's frame."""
+    body = f"""\
+HEADER, FOLLOW = {header!r}, {follow}
 
-sock = socket.create_connection({address!r}, timeout=10)
-try:
-    sock.sendall({header!r} + bytes({follow}))
-    print("answer:", sock.recv(100) or "EOF (correct)")
-except OSError as exc:
-    print("connection ended:", exc)
+
+def scenario():
+    sock = connect()
+
+    def write():
+        try:
+            sock.sendall(HEADER)
+            sock.sendall(bytes(FOLLOW))
+        except OSError:
+            pass  # the server closed: what it should do
+
+    threading.Thread(target=write, daemon=True).start()
+    data, end = receive(sock, 65536)
+    sock.close()
+    if data:
+        return f"the header {{HEADER!r}} was answered with {{len(data)}} B ({{data[:20]!r}}...): it must close"
+    if end.startswith("nothing more came"):
+        return f"the header {{HEADER!r}} did not end the connection: {{end}}"
+    body = b"a new client after the refused header"
+    try:
+        got, end, _ = exchange(frame(body))
+    except ConnectionRefusedError:
+        return "after the refused header, a new client was refused: the server no longer listens (did it crash?)"
+    problem = frames_problem([body], got, end)
+    return f"after the refused header, a new client was not served: {{problem}}" if problem else None
+
+
+repeat(scenario, 1, "the connection was closed without a reply, and a new client was served")
 """
+    return reproduce.script(
+        address, "Replays a header the server must refuse.", body, blocks=[reproduce.ECHO_CLIENT, FRAMES]
+    )
+
+
+def _unpickle_snippet(address: Address) -> str:
+    """A reproducer sending a pickle whose loading creates a canary directory: exit 1 if it appears (or the
+    frame does not come back whole)."""
+    body = """\
+import pickle, tempfile
+
+
+class Canary:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):  # unpickling this calls os.mkdir(path), and nothing else
+        return os.mkdir, (self.path,)
+
+
+def scenario():
+    with tempfile.TemporaryDirectory(prefix="harness-canary-") as parent:
+        canary = os.path.join(parent, "the-server-unpickled-me")
+        body = pickle.dumps(Canary(canary), protocol=2)
+        got, end, _ = exchange(frame(body))
+        deadline = time.monotonic() + 0.5  # the server may unpickle after answering
+        while time.monotonic() < deadline:
+            if os.path.exists(canary):
+                return f"the server unpickled a frame's body: the pickle it was sent created {canary}"
+            time.sleep(0.01)
+        return frames_problem([body], got, end)
+
+
+repeat(scenario, 1, "the pickled body came back unopened")
+"""
+    return reproduce.script(
+        address, "Sends a pickle the server must not load.", body, blocks=[reproduce.ECHO_CLIENT, FRAMES]
+    )
 
 
 class _Canary:
@@ -333,9 +411,9 @@ def no_unpickle(target: Target, options: CheckOptions) -> str:
             raise ServerFault(
                 f"the server unpickled a frame's body: the pickle it was sent created {canary}. Any client can "
                 "run any code on this server; treat bodies as bytes (pickle.loads only data you trust)",
-                reproducer=frames_snippet(target.address, run),
+                reproducer=_unpickle_snippet(target.address),
             )
         problem = frames_problem([body], ex)
         if problem is not None:
-            raise ServerFault(f"a pickled body: {problem}", reproducer=frames_snippet(target.address, run))
+            raise ServerFault(f"a pickled body: {problem}", reproducer=_unpickle_snippet(target.address))
     return "the pickled body came back unopened"

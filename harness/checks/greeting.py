@@ -6,6 +6,7 @@ client of the run receives; every later client must receive exactly the same byt
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from .. import reproduce
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..strategies import recv_sizes
@@ -98,7 +100,10 @@ def expected_banner(target: Target, options: CheckOptions) -> bytes:
         return cached[1]
     got = visit(target.address, Visit(), options)
     if got.end != "FIN" or not got.data:
-        raise ServerFault(f"the first client received {len(got.data)} B, then {_ending(got.end, options)}")
+        raise ServerFault(
+            f"the first client received {len(got.data)} B, then {_ending(got.end, options)}",
+            reproducer=_first_client_snippet(target.address),
+        )
     _learned[target] = (target.address, got.data)
     return got.data
 
@@ -126,28 +131,151 @@ def banner_problem(banner: bytes, got: Received, options: CheckOptions) -> str |
     return None
 
 
-def visit_snippet(address: Address, v: Visit, banner: bytes) -> str:
-    """Python code replaying visit ``v`` and comparing with ``banner``."""
-    shown = banner if len(banner) <= 200 else None
-    return f"""\
-# Replays the failing client (standard library only).
-import socket, time
+def _banner_block(banner: bytes) -> str:
+    """The greeting oracle, in a reproducer: reading a client's banner to the end and judging it."""
+    if len(banner) <= 4096:
+        expected = f"BANNER = {banner!r}\nBANNER_LENGTH = len(BANNER)\n"
+    else:  # a large banner is known by its length and digest
+        digest = hashlib.sha256(banner).hexdigest()
+        expected = f"BANNER = None\nBANNER_LENGTH, BANNER_SHA256 = {len(banner)}, {digest!r}\n"
+    return (
+        "\n\nimport hashlib\n\n"
+        + expected
+        + """
 
-sock = socket.create_connection({address!r}, timeout=10)
-sock.sendall({v.send_first!r})
-time.sleep({v.stall!r})
-got, sizes, i, end = b"", {v.recv_sizes!r}, 0, "FIN"
-while True:
-    try:
-        data = sock.recv(sizes[i % len(sizes)])
-    except OSError as exc:
-        data, end = b"", repr(exc)
-    if not data:
-        break
-    got, i = got + data, i + 1
-print(len(got), "B, then", end)
-{f"print('banner ok' if got == {shown!r} else 'MISMATCH')" if shown is not None else f"# expected {len(banner)} B"}
+def read_to_end(sock, sizes=(65536,)):
+    \"\"\"Read until the server closes (at most the banner and 64 KiB more): (the bytes, how it ended).\"\"\"
+    got, i, deadline = bytearray(), 0, time.monotonic() + TIMEOUT
+    while len(got) <= BANNER_LENGTH + 65536:
+        data, end = receive(sock, sizes[i % len(sizes)], min(IDLE, max(0.01, deadline - time.monotonic())))
+        if not data:
+            return bytes(got), end
+        got, i = got + data, i + 1
+    return bytes(got), "more bytes than the banner, and still sending"
+
+
+def banner_problem(got, end):
+    \"\"\"None if ``got`` is exactly the banner and the server then closed with FIN, else what went wrong.\"\"\"
+    same = got == BANNER if BANNER is not None else hashlib.sha256(got).hexdigest() == BANNER_SHA256
+    if not same:
+        if len(got) < BANNER_LENGTH:
+            return f"only {len(got)} of the banner's {BANNER_LENGTH} B arrived, then {end}"
+        if BANNER is not None and got[:BANNER_LENGTH] != BANNER:
+            n = next(i for i, (a, b) in enumerate(zip(BANNER, got)) if a != b)
+            return f"the banner differs at byte {n}: expected {BANNER[n:n + 12]!r}, got {got[n:n + 12]!r}"
+        return f"{len(got)} B arrived, not the {BANNER_LENGTH} B banner"
+    return None if end == "FIN" else f"the whole banner arrived ({BANNER_LENGTH} B), then {end} instead of FIN"
 """
+    )
+
+
+def _first_client_snippet(address: Address) -> str:
+    """A reproducer of a first client that must receive some banner, then FIN (the banner is learned so)."""
+    body = """\
+def scenario():
+    sock = connect()
+    got, end, deadline = bytearray(), None, time.monotonic() + TIMEOUT
+    try:
+        while len(got) <= 64 << 20:
+            data, end = receive(sock, 65536, min(IDLE, max(0.01, deadline - time.monotonic())))
+            if not data:
+                break
+            got += data
+    finally:
+        sock.close()
+    return None if got and end == "FIN" else f"a client received {len(got)} B, then {end} (expected a banner, then FIN)"
+
+
+repeat(scenario, 1, "a client received a banner, then FIN")
+"""
+    return reproduce.script(address, "Replays a first client, which must get a banner and a close.", body)
+
+
+def visit_snippet(address: Address, v: Visit, banner: bytes) -> str:
+    """A reproducer replaying visit ``v``: exit 1 unless the client gets exactly ``banner``, then FIN."""
+    body = f"""\
+# a client that {v.describe()}
+def scenario():
+    sock = connect()
+    try:
+        sock.sendall({v.send_first!r})
+        time.sleep({v.stall!r})  # a slow reader
+        return banner_problem(*read_to_end(sock, {v.recv_sizes!r}))
+    finally:
+        sock.close()
+
+
+repeat(scenario, 3, "the whole banner, then FIN")
+"""
+    return reproduce.script(address, "Replays the failing greeting client.", body, blocks=[_banner_block(banner)])
+
+
+def _talkers_snippet(address: Address, banner: bytes, stall: float) -> str:
+    """A reproducer of greeting.client-talks: TALKERS clients send 64 KiB first, read late, then send more."""
+    body = f"""\
+TALKERS, CHATTER = {TALKERS}, b"hello server\\r\\n" * 4681  # each client sends about 64 KiB before reading
+
+
+def scenario():
+    socks = [connect() for _ in range(TALKERS)]
+    try:
+        for sock in socks:
+            sock.sendall(CHATTER)
+        time.sleep({stall!r})  # the clients are slow to read
+        for n, sock in enumerate(socks):
+            problem = banner_problem(*read_to_end(sock))
+            if problem:
+                return f"client {{n}} of {{TALKERS}}: {{problem}} (a server that closes with unread input sends RST)"
+        # after the banner and FIN, bytes a client sends must not be answered with a reset
+        for sock in socks:
+            sock.sendall(b"goodbye\\r\\n")
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline:
+            for sock in socks:
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    return f"bytes sent after the banner were answered with a reset ({{os.strerror(error)}})"
+            time.sleep(0.005)
+    finally:
+        for sock in socks:
+            sock.close()
+    return None
+
+
+repeat(scenario, 3, f"{{TALKERS}} talkative clients got the whole banner, then FIN, and no reset")
+"""
+    return reproduce.script(address, "Replays clients that talk before reading.", body, blocks=[_banner_block(banner)])
+
+
+def _holders_snippet(address: Address, banner: bytes, holders: int) -> str:
+    """A reproducer of greeting.concurrent: ``holders`` clients connect and do not read; a new one must be
+    served at once, and the holders afterwards."""
+    body = f"""\
+def scenario():
+    holders = [connect() for _ in range({holders})]
+    try:
+        sock = connect()
+        try:
+            problem = banner_problem(*read_to_end(sock))
+        finally:
+            sock.close()
+        if problem:
+            return f"with {holders} clients connected and not reading, a new client was not served: {{problem}}"
+        for n, sock in enumerate(holders):
+            problem = banner_problem(*read_to_end(sock))
+            if problem:
+                return f"client {{n}} of the {holders} that waited: {{problem}}"
+    finally:
+        for sock in holders:
+            sock.close()
+    return None
+
+
+repeat(scenario, 1, "a new client was served beside {holders} silent ones, and so were they")
+"""
+    return reproduce.script(
+        address, "Replays a new client beside clients that do not read.", body, blocks=[_banner_block(banner)]
+    )
 
 
 def _judge(target: Target, options: CheckOptions, banner: bytes, v: Visit) -> None:
@@ -207,7 +335,7 @@ def talkative_client(target: Target, options: CheckOptions) -> str:
                 f"{problem} [{v.describe()}]. A server that closes with unread input sends RST, and the client's "
                 "unread banner is thrown away: after shutdown(SHUT_WR), read (and discard) what the client sends "
                 "until it closes",
-                reproducer=visit_snippet(target.address, v, expected),
+                reproducer=_talkers_snippet(target.address, expected, v.stall),
             )
     finally:
         for sock in socks:
@@ -253,13 +381,17 @@ def concurrent(target: Target, options: CheckOptions) -> str:
         if problem is not None:
             raise ServerFault(
                 f"with 20 clients connected and not reading, a new client was not served: {problem}. A server "
-                "that serves one client at a time (or waits for each client to close) makes everyone wait"
+                "that serves one client at a time (or waits for each client to close) makes everyone wait",
+                reproducer=_holders_snippet(target.address, expected, len(holders)),
             )
         took = time.monotonic() - start
         for n, sock in enumerate(holders):
             problem = banner_problem(expected, _read_to_end(sock, (65536,), options, len(expected) + 65536), options)
             if problem is not None:
-                raise ServerFault(f"client {n} of the 20 that waited: {problem}")
+                raise ServerFault(
+                    f"client {n} of the 20 that waited: {problem}",
+                    reproducer=_holders_snippet(target.address, expected, len(holders)),
+                )
     finally:
         for sock in holders:
             sock.close()

@@ -26,7 +26,19 @@ from hypothesis import strategies as st
 
 from .. import sysinfo
 from ..errors import CheckSkipped
-from ..httpclient import Reply, Session, converse, decode_body, request_bytes, snippet, split
+from ..httpclient import (
+    Reply,
+    Session,
+    converse,
+    decode_body,
+    expect_client,
+    expect_file,
+    expect_range,
+    expect_status,
+    request_bytes,
+    snippet,
+    split,
+)
 from ..httproot import EXPECTED_TYPES, OUTSIDE_MAX_SIZE, Item, Root, scan_root
 from ..net import Address, connect, format_address
 from ..strategies import KiB, MiB
@@ -86,7 +98,7 @@ def _still_serving(s: Session, view: Root) -> None:
     request = s.request("GET", item.url)
     problem = file_problem(s.send(request), item.data())
     if problem is not None:
-        raise s.fault(f"afterwards, a plain GET {item.url} failed: {problem}", request)
+        raise s.fault(f"afterwards, a plain GET {item.url} failed: {problem}", request, expect=expect_file(item.data()))
 
 
 def _first_line(request: bytes) -> str:
@@ -110,7 +122,7 @@ def get(target: Target, options: CheckOptions) -> str:
         request = s.request("GET", item.url)
         problem = file_problem(s.send(request, limit=len(data) + 64 * KiB), data)
         if problem is not None:
-            raise s.fault(f"GET {item.url}: {problem}", request)
+            raise s.fault(f"GET {item.url}: {problem}", request, expect=expect_file(data))
     kinds = " ".join(sorted({f.ext or "(none)" for f in view.sample}))
     return f"{len(view.sample)} files served byte-identical ({kinds})"
 
@@ -129,12 +141,15 @@ def content_type(target: Target, options: CheckOptions) -> str:
             continue
         request = s.request("HEAD", item.url)
         reply = s.send(request)
+        typed = {**expect_status(200), "type": sorted(expected)}
         if reply.status != 200:
-            raise s.fault(f"HEAD {item.url}: expected 200, got {reply.describe()}", request)
+            raise s.fault(f"HEAD {item.url}: expected 200, got {reply.describe()}", request, expect=typed)
         got = reply.header("content-type")
         if got is None:
             raise s.fault(
-                f"HEAD {item.url}: no Content-Type header (expected {' or '.join(sorted(expected))})", request
+                f"HEAD {item.url}: no Content-Type header (expected {' or '.join(sorted(expected))})",
+                request,
+                expect=typed,
             )
         media = got.split(";")[0].strip().lower()
         if media not in expected:
@@ -142,6 +157,7 @@ def content_type(target: Target, options: CheckOptions) -> str:
                 f"{item.url} is served as Content-Type: {got}, expected {' or '.join(sorted(expected))}: "
                 "derive the type from the extension (mimetypes.guess_type)",
                 request,
+                expect=typed,
             )
         judged += 1
     if not judged:
@@ -161,7 +177,7 @@ def head(target: Target, options: CheckOptions) -> str:
         request = s.request("HEAD", item.url)
         problem = file_problem(s.send(request, limit=item.size + 64 * KiB), item.data(), "HEAD")
         if problem is not None:
-            raise s.fault(f"HEAD {item.url}: {problem}", request)
+            raise s.fault(f"HEAD {item.url}: {problem}", request, expect=expect_file(item.data(), "HEAD"))
     return f"{len(items)} HEAD requests answered with headers only"
 
 
@@ -189,7 +205,11 @@ def not_found(target: Target, options: CheckOptions) -> str:
         request = s.request("GET", url)
         reply = s.send(request)
         if reply.status != 404:
-            raise s.fault(f"GET {url} (no such file): expected 404 Not Found, got {reply.describe()}", request)
+            raise s.fault(
+                f"GET {url} (no such file): expected 404 Not Found, got {reply.describe()}",
+                request,
+                expect=expect_status(404),
+            )
 
     token = f"{random.Random().getrandbits(32):08x}"
     for url in (f"/no-such-file-{token}.txt", f"/no-such-dir-{token}/index.html"):
@@ -200,7 +220,7 @@ def not_found(target: Target, options: CheckOptions) -> str:
         body,
         examples=examples_for("http.not-found", options),
         options=options,
-        reproduce=lambda url, fault: snippet(s.address, s.request("GET", url)),
+        reproduce=lambda url, fault: fault.reproducer or snippet(s.address, s.request("GET", url)),
         key="http.not-found",
     )
     _still_serving(s, view)
@@ -276,7 +296,7 @@ def bad_request(target: Target, options: CheckOptions) -> str:
             if not fail:
                 warnings.append((message, request))
                 continue
-            raise s.fault(message, request)
+            raise s.fault(message, request, expect=expect_status(*_LENIENT_OK, ranges=[(400, 499)]))
 
     def body(line: bytes) -> None:
         request = line + b"\r\n\r\n"
@@ -289,21 +309,21 @@ def bad_request(target: Target, options: CheckOptions) -> str:
         if not fail:
             warnings.append((message, request))
             return
-        raise s.fault(message, request)
+        raise s.fault(message, request, expect={"bad_ranges": [[500, 500], [502, 504], [506, 599]]})
 
     n = falsify(
         _malformed_lines(),
         body,
         examples=examples_for("http.bad-request", options),
         options=options,
-        reproduce=lambda line, fault: snippet(s.address, line + b"\r\n\r\n"),
+        reproduce=lambda line, fault: fault.reproducer or snippet(s.address, line + b"\r\n\r\n"),
         key="http.bad-request",
     )
     _still_serving(s, view)
     if warnings:
         message, request = warnings[0]
         more = f" ({len(warnings) - 1} more answered without a 4xx)" if len(warnings) > 1 else ""
-        raise s.fault(message + more, request, warn=True)
+        raise s.fault(message + more, request, warn=True, expect=expect_status(*_LENIENT_OK, ranges=[(400, 499)]))
     return f"{len(MALFORMED)} malformed requests answered 4xx; {n} generated request lines answered with a status"
 
 
@@ -338,7 +358,7 @@ def method(target: Target, options: CheckOptions) -> str:
     before = item.data()
     fresh = f"/harness-method-check-{random.Random().getrandbits(32):08x}.txt"
     fresh_path = os.path.join(view.root, fresh.lstrip("/"))
-    should: list[tuple[str, bytes]] = []
+    should: list[tuple[str, bytes, dict[str, object]]] = []
     for verb, url in (("POST", item.url), ("PATCH", item.url), ("BREW", item.url), ("PUT", fresh), ("DELETE", fresh)):
         extra = ["Content-Length: 5"] if verb in ("POST", "PUT", "PATCH") else []
         request = s.request(verb, url, extra) + (b"hello" if extra else b"")
@@ -353,6 +373,7 @@ def method(target: Target, options: CheckOptions) -> str:
                 f"{verb} {url} got {reply.describe()} and {what} on disk: a static file server must not let a "
                 "client change its files (answer 405 Method Not Allowed)",
                 request,
+                expect=expect_status(405, 501, *((403, 404) if verb in ("PUT", "DELETE") else ())),
             )
         status = reply.status
         if status is None or (500 <= status < 600 and status != 501):
@@ -360,19 +381,22 @@ def method(target: Target, options: CheckOptions) -> str:
                 f"{verb} {url} got {reply.describe()}: a method the server does not serve is refused with a "
                 "status (405 Method Not Allowed or 501 Not Implemented), not a crash, a 5xx or a silent close",
                 request,
+                expect={"bad_ranges": [[500, 500], [502, 599]]},
             )
         if verb == "PUT" and 200 <= status < 300:
             raise s.fault(
                 f"PUT {url} got {reply.describe()}, but nothing was stored: the client believes its upload is "
                 "saved (answer 405 Method Not Allowed)",
                 request,
+                expect={"bad_ranges": [[200, 299], [500, 500], [502, 599]]},
             )
         if status not in (405, 501) and not (verb in ("PUT", "DELETE") and status in (403, 404)):
-            should.append((f"{verb} {url} got {reply.describe()}: {_method_advice(verb, status)}", request))
+            allowed = expect_status(405, 501, *((403, 404) if verb in ("PUT", "DELETE") else ()))
+            should.append((f"{verb} {url} got {reply.describe()}: {_method_advice(verb, status)}", request, allowed))
     if should:
-        message, request = should[0]
+        message, request, allowed = should[0]
         more = f" ({len(should) - 1} more method(s) answered the same way)" if len(should) > 1 else ""
-        raise s.fault(message + more, request, warn=True)
+        raise s.fault(message + more, request, warn=True, expect=allowed)
     return "POST, PATCH, BREW, PUT and DELETE refused (405/501, or 404/403 for a missing name); no file changed"
 
 
@@ -416,6 +440,7 @@ def split_request(target: Target, options: CheckOptions) -> str:
                 request,
                 chunks=chunks,
                 pause=pause,
+                expect=expect_file(data),
             )
 
     request = s.request("GET", item.url, ["Accept: */*"])
@@ -432,7 +457,7 @@ def split_request(target: Target, options: CheckOptions) -> str:
         body,
         examples=examples_for("http.split", options),
         options=options,
-        reproduce=lambda value, fault: snippet(s.address, value[0], chunks=value[1], pause=value[2]),
+        reproduce=lambda value, fault: fault.reproducer or "",  # body's s.fault attached the replay
         key="http.split",
     )
     return f"{n + len(explicit)} requests split into pieces answered correctly"
@@ -502,6 +527,7 @@ def query(target: Target, options: CheckOptions) -> str:
                     f"GET {item.url + suffix}: {problem} (a query string is not part of the file name: cut the "
                     "target at '?' before decoding it)",
                     request,
+                    expect=expect_file(item.data()),
                 )
             n += 1
     return f"{n} requests with query strings served the file"
@@ -611,11 +637,13 @@ def clients(target: Target, options: CheckOptions) -> str:
                     f"{reply.ending()} (a client reusing the connection waits: answer every request on a kept "
                     "connection, or send Connection: close and close)",
                     request,
+                    expect={"conversation": [[r, expect_client(f.data())] for r, f in exchange[: i + 1]]},
                 )
             problem = client_problem(reply, item.data())
             if problem is not None:
                 which = f"request {i + 1} on the connection" if i else "its request"
-                raise s.fault(f"{who}, {which}, GET {item_url(request)}: {problem}", request)
+                replay = {"conversation": [[r, expect_client(f.data())] for r, f in exchange[: i + 1]]}
+                raise s.fault(f"{who}, {which}, GET {item_url(request)}: {problem}", request, expect=replay)
             reused += i > 0
     return f"curl, a browser, ApacheBench -k and lower-case header names served; {reused} requests on kept connections"
 
@@ -641,8 +669,9 @@ def absolute_form(target: Target, options: CheckOptions) -> str:
             notes.append(f"{version}: served")
             continue
         status = reply.status
+        replay = {"absolute": {**expect_client(item.data()), "version": version}}
         if status is None or (500 <= status < 600 and status not in (501, 505)) or status == 200:
-            raise s.fault(f"GET {absolute} {version}: {problem}", request)
+            raise s.fault(f"GET {absolute} {version}: {problem}", request, expect=replay)
         if version == "HTTP/1.0":
             notes.append(f"HTTP/1.0: refused with {status} (RFC 1945 allows the absolute form only to proxies)")
         elif reply.version == "HTTP/1.1":
@@ -650,6 +679,7 @@ def absolute_form(target: Target, options: CheckOptions) -> str:
                 f"GET {absolute} HTTP/1.1 got {reply.describe()}, from a server answering as HTTP/1.1: RFC 9112 "
                 "section 3.2.2 says a server MUST accept the absolute form (serve the path after the authority)",
                 request,
+                expect=replay,
             )
         else:
             warning = (
@@ -659,7 +689,8 @@ def absolute_form(target: Target, options: CheckOptions) -> str:
                 request,
             )
     if warning is not None:
-        raise s.fault(warning[0], warning[1], warn=True)
+        replay = {"absolute": {**expect_client(item.data()), "version": "HTTP/1.1"}}
+        raise s.fault(warning[0], warning[1], warn=True, expect=replay)
     return "; ".join(notes)
 
 
@@ -705,6 +736,7 @@ def byte_range(target: Target, options: CheckOptions) -> str:
                     f"GET {item.url} with Range: {spec} got 206 with {problem}; expected Content-Range: {expected} "
                     f"and those {len(wanted)} B (the last position is inclusive: bytes=0-9 is 10 bytes)",
                     request,
+                    expect=expect_range(data, first, last),
                 )
             answers.append("206")
             continue
@@ -713,6 +745,7 @@ def byte_range(target: Target, options: CheckOptions) -> str:
             raise s.fault(
                 f"GET {item.url} with Range: {spec}: {whole} (answer 206 with the range, or ignore it: 200)",
                 request,
+                expect=expect_range(data, first, last),
             )
         answers.append("200")
     return f"Range requests on {item.url} answered {', '.join(answers)} with the right bytes"
@@ -825,9 +858,10 @@ def traversal(target: Target, options: CheckOptions) -> str:
                     f"root{via}: path traversal (decode the path, resolve it with realpath, and refuse anything "
                     "not under the root's realpath)",
                     request,
+                    expect={"leak": view.outside_data[leaked]},
                 )
         elif reply.status is None and (not reply.closed or not target.alive()):
-            raise s.fault(f"GET {path}: {reply.describe()}", request)
+            raise s.fault(f"GET {path}: {reply.describe()}", request, expect={"leak": b""})
 
     classic = classic_traversals(view)
     for path in classic:
@@ -837,7 +871,7 @@ def traversal(target: Target, options: CheckOptions) -> str:
         body,
         examples=examples_for("http.traversal", options),
         options=options,
-        reproduce=lambda path, fault: snippet(s.address, s.request("GET", path)),
+        reproduce=lambda path, fault: fault.reproducer or snippet(s.address, s.request("GET", path)),
         key="http.traversal",
     )
     tried = f"{len(classic)} classic and {n} generated traversal attempts on {len(view.outside)} files"
@@ -851,6 +885,7 @@ def traversal(target: Target, options: CheckOptions) -> str:
             '-FollowSymLinks, lighttpd server.follow-symlink = "disable")',
             request,
             warn=True,
+            expect={"leak": view.outside_data[leaked]},
         )
     return f"{tried}: none escaped"
 
@@ -892,6 +927,7 @@ def oversized(target: Target, options: CheckOptions) -> str:
         ),
     ]
     closed_silently = []
+    refused, wait = expect_status(*sorted(REFUSED)), options.timeout * 2
     for what, request, expression in cases:
         reply = s.send(request, timeout=options.timeout * 2)
         if reply.status in REFUSED:
@@ -904,7 +940,7 @@ def oversized(target: Target, options: CheckOptions) -> str:
             problem = f"no answer after the whole of it was sent ({reply.describe()}): the server keeps buffering"
         else:
             problem = f"got {reply.describe()}"
-        raise s.fault(f"{what}: {problem}; {advice}", request, expression=expression)
+        raise s.fault(f"{what}: {problem}; {advice}", request, expression=expression, expect=refused, wait=wait)
     _still_serving(s, view)
     if closed_silently:
         what, request, expression, reply = closed_silently[0]
@@ -913,6 +949,8 @@ def oversized(target: Target, options: CheckOptions) -> str:
             request,
             expression=expression,
             warn=True,
+            expect=refused,
+            wait=wait,
         )
     return "oversized request line and headers refused with a status"
 
@@ -933,7 +971,9 @@ def large(target: Target, options: CheckOptions) -> str:
     reply = s.send(request, timeout=options.timeout * 3, limit=len(data) + 64 * KiB)
     problem = file_problem(reply, data)
     if problem is not None:
-        raise s.fault(f"GET {item.url} ({item.size} B): {problem}", request)
+        raise s.fault(
+            f"GET {item.url} ({item.size} B): {problem}", request, expect=expect_file(data), wait=options.timeout * 3
+        )
     rate = item.size / max(time.monotonic() - start, 1e-6) / 1e6
     return f"{item.size / MiB:.1f} MiB served byte-identical at {rate:.0f} MB/s"
 
@@ -984,6 +1024,8 @@ def streaming(target: Target, options: CheckOptions) -> str:
             "read 64 KiB, sendall, repeat)",
             request,
             warn=True,
+            expect={"rss": {"size": item.size}},
+            wait=options.timeout * 3,
         )
     return f"memory grew {grew / MiB:.2f} MiB while a {item.size / MiB:.1f} MiB file was in flight"
 
@@ -1009,6 +1051,7 @@ def concurrent_clients(target: Target, options: CheckOptions) -> str:
                 f"while another client had sent only part of its request, GET {first.url}: {problem} (serve "
                 "each client in its own thread, or time out slow clients quickly)",
                 request,
+                expect={**expect_file(first.data()), "stalled": partial},
             )
     finally:
         stalled.close()
@@ -1024,7 +1067,12 @@ def concurrent_clients(target: Target, options: CheckOptions) -> str:
     for item, request, reply in zip(chosen, requests, replies, strict=True):
         problem = file_problem(reply, item.data())
         if problem is not None:
-            raise s.fault(f"one of {len(chosen)} concurrent clients, GET {item.url}: {problem}", request)
+            raise s.fault(
+                f"one of {len(chosen)} concurrent clients, GET {item.url}: {problem}",
+                request,
+                expect=expect_file(item.data()),
+                wait=options.timeout * 3,
+            )
     return f"served while another client stalled; {len(chosen)} concurrent clients served intact"
 
 
@@ -1054,6 +1102,8 @@ def request_timeout(target: Target, options: CheckOptions) -> str:
             partial,
             expression=None,
             warn=True,
+            expect={"answer_within": bound},
+            wait=bound,
         )
     if reply.status is None:
         return f"an unfinished request was disconnected after {reply.seconds:.1f} s"

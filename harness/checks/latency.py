@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import statistics
 
+from .. import connrepro
 from ..errors import ServerFault, ServerWarning
 from ..net import connect
+from ..reproduce import replayed_by
 from ..targets import Target
 from ..wire import converse, echo_mismatch
 from .base import CheckOptions, Verdict, check
@@ -19,6 +21,7 @@ STALL_MS = 20.0
     f"small round trips take well under {STALL_MS:g} ms (no Nagle/delayed-ACK stalls)",
     severity=Verdict.WARN,
 )
+@replayed_by(lambda target, options: connrepro.nagle_snippet(target.address, ROUND_TRIPS, STALL_MS))
 def nagle(target: Target, options: CheckOptions) -> str:
     sock = connect(target.address, options.timeout)
     try:

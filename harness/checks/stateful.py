@@ -14,7 +14,7 @@ import selectors
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from .. import corpus
+from .. import corpus, reproduce
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..targets import Target
@@ -330,13 +330,15 @@ def stateful(target: Target, options: CheckOptions) -> str:
         steps = next((s for s, f in reversed(gate.failures) if f is fault), gate.failures[-1][0])
         raise ServerFault(
             f"{fault.message} after {len(steps)} steps: {describe(steps)}",
-            reproducer=replay_script(target.address, steps) + hypothesis_blob(report.getvalue()),
+            reproducer=replay_script(target.address, steps, [s for s, _ in gate.failures])
+            + hypothesis_blob(report.getvalue()),
         ) from None
     except Flaky:
         steps, shortest = min(gate.failures, key=lambda f: len(f[0]))
         raise ServerFault(
             f"{shortest.message} after {len(steps)} steps: {describe(steps)}",
-            reproducer=replay_script(target.address, steps) + hypothesis_blob(report.getvalue()),
+            reproducer=replay_script(target.address, steps, [s for s, _ in gate.failures])
+            + hypothesis_blob(report.getvalue()),
         ) from None
     mode = "one connection at a time (sequential)" if target.sequential else f"up to {MAX_CONNECTIONS} connections"
     return f"{examples} step sequences of up to {MAX_STEPS} steps, {mode}"
@@ -353,23 +355,19 @@ def describe(steps: list[Step]) -> str:
     return "; ".join(parts)
 
 
-#: the replay waits as long as the machine did after opens, ends and drains: races reproduce best with the same
-#: timing (a race that needed the server to be slow may still need a few runs to show)
-REPLAY_SETTLE = SETTLE
+#: the model of fuzz.stateful, in a reproducer: connections with a reader thread each, judged after every step
+_REPLAY = """
 
-_REPLAY_HEADER = """\
-# Replays the failing step sequence (standard library only). Each connection has a reader thread that
-# collects the echo; the steps run in order, as the harness ran them.
-import socket, struct, threading, time
+import signal
 
-ADDRESS = {address!r}
-conns = {{}}
+SETTLE, WATCH = %r, %r  # seconds the harness let the server react after opening or ending a connection
+PIDS = server_pids()  # the server's processes: every other run pauses them through the steps (see Replay)
 
 
 class Conn:
     def __init__(self, name):
-        self.name, self.sent, self.got, self.end = name, bytearray(), bytearray(), None
-        self.sock = socket.create_connection(ADDRESS, timeout=10)
+        self.name, self.sent, self.got, self.end, self.stopping = name, bytearray(), bytearray(), None, False
+        self.sock = connect()
         self.reader = threading.Thread(target=self.read, daemon=True)
         self.reader.start()
 
@@ -377,72 +375,186 @@ class Conn:
         try:
             while data := self.sock.recv(65536):
                 self.got += data
-            self.end = "FIN"
-        except OSError as exc:
-            self.end = self.end or repr(exc)
+            if not self.stopping:
+                self.end = self.end or "FIN"
+        except OSError:
+            if not self.stopping:
+                self.end = self.end or "RST"
 
-    def check(self, what):
-        ok = self.got == self.sent[: len(self.got)]
-        print(self.name, what, f"sent {{len(self.sent)}} B, got {{len(self.got)}} B, end {{self.end}}",
-              "" if ok else "MISMATCH")
-
-
-def send(name, data):
-    conns[name].sent += data
-    try:
-        conns[name].sock.sendall(data)
-    except OSError as exc:
-        print(name, "sending failed:", repr(exc))
-
-
-def end(name, how):
-    sock = conns[name].sock
-    try:
-        if how == "half-close":
-            sock.shutdown(socket.SHUT_WR)
-        elif how == "reset":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError as exc:
-        print(name, how, "failed:", repr(exc))
-    if how != "half-close":
-        sock.close()
+    def close(self, reset=False):
+        \"\"\"End the connection (with a RST when ``reset``). The reader is woken first (shutdown(SHUT_RD) sends
+        nothing): a socket closed while a thread is blocked in recv() on it is not really closed.\"\"\"
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        self.reader.join(1.0)
+        (abort if reset else socket.socket.close)(self.sock)
 
 
-def wait_for(condition, seconds=2.0):
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
+class Replay:
+    \"\"\"The steps, run in order as the harness ran them; after each, every connection the client has not ended
+    holds a prefix of what it sent and has not been ended by the server. With ``paused``, the server is stopped
+    (SIGSTOP) through the steps that need no answer, and runs again (SIGCONT) for those that judge one: opens,
+    writes and resets then reach it together, which forces the interleavings a race needs.\"\"\"
 
+    def __init__(self, paused=False):
+        self.conns, self.paused, self.held = {}, paused and bool(PIDS), False
 
+    def hold(self):
+        if self.paused and not self.held:
+            for pid in PIDS:
+                os.kill(pid, signal.SIGSTOP)
+            self.held = True
+
+    def release(self):
+        if self.held:
+            for pid in PIDS:
+                os.kill(pid, signal.SIGCONT)
+            self.held = False
+            time.sleep(0.05)  # let it catch up with what queued meanwhile
+
+    def check(self):
+        for c in self.conns.values():
+            got = bytes(c.got)
+            if got != c.sent[:len(got)]:
+                n = next((i for i, (a, b) in enumerate(zip(got, c.sent)) if a != b), len(c.sent))
+                return f"{c.name}: echo differs from what was sent at byte {n} ({len(got)} B back, {len(c.sent)} sent)"
+            if c.end is not None:
+                return (f"{c.name}: the server ended the connection with {c.end} although the client had not "
+                        f"closed it ({len(c.got)} of {len(c.sent)} B had come back)")
+        return None
+
+    def open(self, name):
+        self.hold()
+        self.conns[name] = Conn(name)
+        time.sleep(SETTLE)
+
+    def write(self, name, data):
+        self.hold()
+        c = self.conns[name]
+        c.sent += data
+        try:
+            c.sock.sendall(data)
+        except OSError:
+            c.end = c.end or "RST"
+
+    def wait(self, seconds, until):
+        deadline = time.monotonic() + seconds
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def half_close(self, name):
+        self.release()
+        c = self.conns[name]
+        problem = self.check()
+        if problem:
+            return problem
+        try:
+            c.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            c.end = c.end or "RST"
+        self.wait(IDLE * 2, lambda: c.end is not None)
+        del self.conns[name]
+        c.close()
+        if c.got != c.sent or c.end != "FIN":
+            how = {None: "no EOF", "RST": "a reset", "FIN": "FIN"}[c.end]
+            return (f"{name}: after shutdown(SHUT_WR), {len(c.got)} of {len(c.sent)} B came back, then {how} "
+                    "(expected all of it, then FIN)")
+        return None
+
+    def drain(self, name):
+        self.release()
+        c = self.conns[name]
+        self.wait(IDLE * 2, lambda: len(c.got) >= len(c.sent) or c.end is not None)
+        if len(c.got) < len(c.sent) and c.end is None:
+            return f"{name}: only {len(c.got)} of {len(c.sent)} B came back within {IDLE * 2:g}s"
+        self.wait(WATCH, lambda: c.end is not None)
+        return None
+
+    def close(self, name, reset=False):
+        self.hold()
+        self.conns.pop(name).close(reset)
+        time.sleep(SETTLE)
+
+    def finish(self):
+        \"\"\"As the harness ends an example: half-close every connection still open, expect all, then FIN.\"\"\"
+        self.release()
+        problem = self.check()
+        for name in list(self.conns):
+            problem = problem or self.half_close(name)
+        return problem
+
+    def close_all(self):
+        self.release()
+        for c in self.conns.values():
+            c.close()
 """
 
 
-def replay_script(address: Address, steps: list[Step]) -> str:
-    """A standalone script that performs ``steps`` against ``address`` and prints what each connection got."""
-    lines = []
-    for step in steps:
-        kind, rest = step[0], step[1:]
-        if kind == "open":
-            lines.append(f"conns[{rest[0]!r}] = Conn({rest[0]!r}); time.sleep({REPLAY_SETTLE})")
-        elif kind == "write":
-            data: bytes = rest[1]
-            literal = repr(data) if len(data) <= 64 or len(set(data)) > 1 else f"{bytes(data[:1])!r} * {len(data)}"
-            lines.append(f"send({rest[0]!r}, {literal})")
-        elif kind in ("read", "pause"):
-            lines.append(f"time.sleep({0.01 if kind == 'read' else rest[0] / 1000:g})  # {kind} {rest}")
-        elif kind == "half_close":
-            name = rest[0]
-            lines.append(f"end({name!r}, 'half-close'); conns[{name!r}].reader.join(5)")
-            lines.append(f"conns[{name!r}].check('after half-close (expect everything, then FIN)')")
-        elif kind == "drain":
-            name = rest[0]
-            lines.append(f"wait_for(lambda: len(conns[{name!r}].got) >= len(conns[{name!r}].sent))")
-            lines.append(f"time.sleep({REPLAY_SETTLE}); conns[{name!r}].check('after drain (expect everything)')")
-        elif kind == "reset":
-            name = rest[0]
-            lines.append(f"end({name!r}, 'reset'); time.sleep({REPLAY_SETTLE})")
-        elif kind == "close":
-            lines.append(f"end({rest[0]!r}, 'close'); time.sleep({REPLAY_SETTLE})")
-    lines.append("time.sleep(0.2)")
-    lines.append("for c in conns.values():\n    c.check('at the end')")
-    return _REPLAY_HEADER.format(address=address) + "\n".join(lines) + "\n"
+#: failing step sequences a reproducer replays besides the reported one (the first ones the search found)
+REPLAYED_FAILURES = 3
+
+
+def replay_script(address: Address, steps: list[Step], seen: Sequence[list[Step]] = ()) -> str:
+    """A reproducer performing ``steps`` against ``address``: exit 1 at the first step after which the model is
+    broken (an echo that is not a prefix, a connection the server ended, a half-close without all of it then
+    FIN). The shortest failure may have failed only once (a race), so the script also replays the first
+    :data:`REPLAYED_FAILURES` other sequences of ``seen`` (every failure the search saw, in order). It repeats
+    them (10 times, 3 s at most), every other time with the server paused through the steps that need no
+    answer, since what goes wrong between connections is often a race."""
+    others = [list(s) for s in seen if list(s) != list(steps)]
+    unique = [s for n, s in enumerate(others) if s not in others[:n]][:REPLAYED_FAILURES]
+    sequences = [list(steps), *unique]
+    functions = []
+    for n, sequence in enumerate(sequences):
+        lines = [f"def sequence_{n}(r):", f"    # {describe(sequence)}"]
+        for step in sequence:
+            kind, rest = step[0], step[1:]
+            if kind in ("half_close", "drain"):  # steps that judge what came back
+                lines += [f"    if problem := r.{kind}({rest[0]!r}) or r.check():", "        return problem"]
+                continue
+            if kind == "open":
+                lines.append(f"    r.open({rest[0]!r})")
+            elif kind == "write":
+                data: bytes = rest[1]
+                literal = repr(data) if len(data) <= 64 or len(set(data)) > 1 else f"{bytes(data[:1])!r} * {len(data)}"
+                lines.append(f"    r.write({rest[0]!r}, {literal})")
+            elif kind in ("read", "pause"):
+                pause = 0.01 if kind == "read" else rest[0] / 1000
+                lines.append(f"    time.sleep({pause:g})  # {kind} {' '.join(map(str, rest))}")
+            else:  # reset, close
+                lines.append(f"    r.close({rest[0]!r}, reset={kind == 'reset'})")
+            lines += ["    if problem := r.check():", "        return problem"]
+        lines.append("    return r.finish()")
+        functions.append("\n".join(lines))
+    ok = "every step kept each echo exact and the other connections undisturbed"
+    names = ", ".join(f"sequence_{n}" for n in range(len(sequences)))
+    body = (
+        "\n\n\n".join(functions)
+        + f"""
+
+
+SEQUENCES, RUNS = [{names}], iter(range(1 << 30))
+
+
+def scenario():
+    paused = next(RUNS) % 2 == 1
+    for n, sequence in enumerate(SEQUENCES):
+        r = Replay(paused)
+        try:
+            problem = sequence(r)
+        finally:
+            r.close_all()
+        if problem:
+            return problem + (f" (failure {{n + 1}} the harness saw)" if n else "")
+    return None
+
+
+repeat(scenario, 10, {ok!r}, seconds=3)
+"""
+    )
+    about = f"Replays the failing step sequence: {describe(steps)}."
+    blocks = [reproduce.SERVER_PIDS]
+    return reproduce.script(address, about, _REPLAY % (SETTLE, WATCH) + "\n\n" + body, blocks=blocks)

@@ -26,6 +26,7 @@ from types import TracebackType
 
 from hypothesis import strategies as st
 
+from .. import reproduce
 from ..errors import ServerFault
 from ..net import Address, family_of, format_address
 from ..strategies import KiB, PayloadSpec, payload_specs, sizes
@@ -349,90 +350,126 @@ def _likely_origin(data: bytes, client: int, sends: Sequence[Send]) -> int | Non
 
 # -- reproducers ------------------------------------------------------------------------------------------
 
-_ONE = """\
-# Replays the failing datagram against the server (standard library only).
-import random, socket
+#: the udp-echo oracle, in a reproducer: send datagrams (retrying what got no reply) and judge what came back
+DATAGRAMS = (
+    f"\n\nTRIES = {TRIES}  # a datagram is judged lost only after this many tries (UDP may drop one on loopback)\n"
+    + """
+import errno, signal
 
-ADDRESS = {address!r}
-payload = {code}
+SERVER = (socket.getaddrinfo(ADDRESS[0], ADDRESS[1], FAMILY, socket.SOCK_DGRAM)[0][4][0], ADDRESS[1])
 
-sock = socket.socket(socket.{family}, socket.SOCK_DGRAM)
-sock.bind((ADDRESS[0], 0))
-sock.settimeout({timeout:g})
-got = None
-for attempt in range({tries}):  # UDP may lose a datagram: retry a few times
-    sock.sendto(payload, ADDRESS)
+
+def exchange_datagrams(sends, pause=()):
+    \"\"\"Send every (client, payload) of ``sends`` from fresh sockets (one per client) while the processes in
+    ``pause`` are stopped (SIGSTOP: the datagrams queue up at the server together), collect the echoes, resend
+    what got no reply with growing timeouts; None if each came back once, unchanged, from the server's
+    address to its own sender, else what went wrong.\"\"\"
+    socks = []
+    for _ in range(max(c for c, _ in sends) + 1):
+        sock = socket.socket(FAMILY, socket.SOCK_DGRAM)
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            sock.setsockopt(socket.SOL_SOCKET, option, 4 << 20)
+        sock.bind((SERVER[0], 0))
+        sock.setblocking(False)
+        socks.append(sock)
+    owner = {payload: i for i, (_, payload) in enumerate(sends)}
+    sent, received, wrong = [0] * len(sends), [0] * len(sends), []
+
+    def collect(n):
+        while True:
+            try:
+                data, source = socks[n].recvfrom(65535)
+            except OSError:  # nothing more queued, or an ICMP error: unanswered
+                return
+            i = owner.get(data)
+            if source[:2] != SERVER:
+                wrong.append(f"client {n} got a reply from {source[:2]}, not from the server's address {SERVER}")
+            elif i is None:
+                own = [p for c, p in sends if c == n]
+                how = f": {mismatch(own[0], data, None)}" if len(own) == 1 else f" that matches none: {data[:40]!r}"
+                wrong.append(f"client {n} got a {len(data)} B datagram back{how}")
+            elif sends[i][0] != n:
+                wrong.append(f"client {n} received a datagram that client {sends[i][0]} sent")
+            else:
+                received[i] += 1
+                if received[i] > sent[i]:
+                    wrong.append(f"a {len(data)} B datagram sent {sent[i]} time(s) came back {received[i]} times")
+
+    last = max(0.05, IDLE)
     try:
-        got, source = sock.recvfrom(65535)
-        break
-    except TimeoutError:
-        pass
-if got is None:
-    print(f"LOST: no reply to the {{len(payload)}} B datagram after {tries} tries")
-elif got == payload:
-    print("echo ok")
-else:
-    first = next((n for n, (a, b) in enumerate(zip(payload, got)) if a != b), min(len(payload), len(got)))
-    print(f"MISMATCH: sent {{len(payload)}} B, got {{len(got)}} B; first difference at byte {{first}}")
+        for attempt in range(TRIES):
+            lost = [i for i, n in enumerate(received) if not n]
+            for pid in pause if attempt == 0 else ():
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                for i in lost:
+                    client, payload = sends[i]
+                    try:
+                        socks[client].sendto(payload, SERVER)
+                    except (BlockingIOError, InterruptedError):
+                        pass  # our own buffer is full: counted as sent and unanswered, the next try resends it
+                    except OSError as exc:
+                        if exc.errno != errno.ENOBUFS:
+                            raise
+                    sent[i] += 1
+            finally:
+                for pid in pause if attempt == 0 else ():
+                    os.kill(pid, signal.SIGCONT)
+            deadline = time.monotonic() + max(0.05, last / 2 ** (TRIES - 1 - attempt))
+            while not all(received) and not wrong and time.monotonic() < deadline:
+                for sock in select.select(socks, [], [], max(0.0, deadline - time.monotonic()))[0]:
+                    collect(socks.index(sock))
+            if all(received) or wrong:
+                break
+        for n in range(len(socks)):
+            collect(n)  # whatever else is queued (duplicates)
+    finally:
+        for sock in socks:
+            sock.close()
+    if wrong:
+        return wrong[0]
+    lost = [i for i, n in enumerate(received) if not n]
+    if lost:
+        client, payload = sends[lost[0]]
+        return (f"{len(lost)} of {len(sends)} datagrams got no reply after {TRIES} tries (e.g. a {len(payload)} B "
+                f"one from client {client}); a server that crashed shows this way too")
+    return None
 """
+)
 
-_MANY = """\
-# Replays the failing burst: every client sends its datagrams (in this order), then each reads its echoes.
-import os, random, signal, socket
 
-ADDRESS = {address!r}
-# The harness paused the server (SIGSTOP) while the burst was sent, so the datagrams queued up at it together,
-# as they do under load. Give the server's pid (PID=1234 python3 this.py) to do the same; without it, the
-# server may answer each datagram before the next arrives, and the bug may not show.
-PID = int(os.environ.get("PID", "0"))
-SENDS = [  # (client, payload), in sending order
-{sends}
-]
-
-clients = [socket.socket(socket.{family}, socket.SOCK_DGRAM) for _ in range({clients})]
-for sock in clients:
-    sock.bind((ADDRESS[0], 0))
-    sock.settimeout({timeout:g})
-if PID:
-    os.kill(PID, signal.SIGSTOP)
-try:
-    for client, payload in SENDS:
-        clients[client].sendto(payload, ADDRESS)
-finally:
-    if PID:
-        os.kill(PID, signal.SIGCONT)
-owner = {{payload: client for client, payload in SENDS}}
-for n, sock in enumerate(clients):
-    mine = sum(1 for client, _ in SENDS if client == n)
-    ok = 0
-    while True:
-        try:
-            got, source = sock.recvfrom(65535)
-        except TimeoutError:
-            break
-        who = owner.get(got)
-        if who is None:
-            print(f"client {{n}}: CORRUPTED: a {{len(got)}} B datagram that nobody sent")
-        elif who != n:
-            print(f"client {{n}}: MISDIRECTED: got a datagram that client {{who}} sent")
-        else:
-            ok += 1
-    print(f"client {{n}}: {{ok}} of its {{mine}} datagrams came back (UDP may lose a few; rerun if so)")
-"""
+def _family(address: Address) -> str:
+    return "AF_INET6" if family_of(address[0]) == socket.AF_INET6 else "AF_INET"
 
 
 def one_snippet(address: Address, code: str, timeout: float = 2.0) -> str:
-    """Python code sending the datagram ``code`` evaluates to (with retries) and comparing the echo."""
-    family = "AF_INET6" if family_of(address[0]) == socket.AF_INET6 else "AF_INET"
-    return _ONE.format(address=address, code=code, family=family, timeout=timeout, tries=TRIES)
+    """A reproducer sending the datagram ``code`` evaluates to (retrying): exit 1 unless it comes back whole and
+    unchanged, from the server's address."""
+    body = f"""\
+PAYLOAD = {code}
+
+repeat(lambda: exchange_datagrams([(0, PAYLOAD)]), 1, f"the {{len(PAYLOAD)}} B datagram came back unchanged")
+"""
+    return reproduce.script(address, "Replays the failing datagram.", body, blocks=[DATAGRAMS], idle=timeout)
 
 
 def burst_snippet(address: Address, sends: Sequence[Send], timeout: float = 2.0) -> str:
-    """Python code replaying a burst of datagrams from several clients and saying who got what."""
-    family = "AF_INET6" if family_of(address[0]) == socket.AF_INET6 else "AF_INET"
+    """A reproducer replaying a burst of datagrams from several clients while the server is paused (as the
+    harness paused it): exit 1 unless each client gets back exactly its own datagrams."""
     lines = "\n".join(f"    ({s.client}, {s.code})," for s in sends)
-    clients = max((s.client for s in sends), default=0) + 1
-    return _MANY.format(address=address, sends=lines, family=family, clients=clients, timeout=timeout)
+    body = f"""\
+SENDS = [  # (client, payload), in sending order
+{lines}
+]
+# The harness paused the server (SIGSTOP) while the burst was sent, so that the datagrams queued up at it
+# together, as under load; this script does the same to the process it finds holding the port (or to $PID).
+# Without that, the server may answer each datagram before the next arrives, and the bug may not show.
+PIDS = server_pids(udp=True)
+paused = "" if PIDS else " (the server was not paused: its process was not found; set PID=)"
+repeat(lambda: exchange_datagrams(SENDS, PIDS), 3, "each client got back exactly its own datagrams" + paused)
+"""
+    blocks = [reproduce.SERVER_PIDS, DATAGRAMS]
+    return reproduce.script(address, "Replays the failing burst of datagrams.", body, blocks=blocks, idle=timeout)
 
 
 # -- the checks ---------------------------------------------------------------------------------------------
@@ -605,5 +642,5 @@ def _crash_hint(target: Target) -> str:
 
 def _garbage_snippet(replay: str) -> str:
     """``replay`` (a :func:`one_snippet`) introduced as the datagram after which the server failed."""
-    rest = replay.partition("\n")[2]
-    return "# Replays the datagram after which the server failed (a crashed server shows as LOST).\n" + rest
+    after = "Replays the datagram after which the server failed (a crash shows as no reply)."
+    return replay.replace("Replays the failing datagram.", after, 1)
