@@ -127,6 +127,9 @@ CAUGHT = {
 }
 
 
+#: a whole catalogue takes up to ~2 min (inetutils-inetd accepts ~2 clients a second in many checks); run_cli
+#: itself gives up after 240 s. pytest-timeout's 120 s would kill the harness, whose server then lives on
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", sorted(NATURALS))
 def test_natural_server_gets_only_its_expected_warnings(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
