@@ -217,6 +217,24 @@ class ServerProcess:
         """Everything the server has written to stderr so far."""
         return _read(self.stderr_path)
 
+    def stderr_size(self) -> int:
+        """How many bytes the server has written to stderr so far (a mark for :meth:`stderr_since`)."""
+        try:
+            return self.stderr_path.stat().st_size
+        except OSError:
+            return 0
+
+    def stderr_since(self, mark: int) -> str:
+        """What the server wrote to stderr after ``mark`` (:meth:`stderr_size`), at most its last
+        ``TAIL_BYTES`` bytes."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                length = f.seek(0, os.SEEK_END)
+                f.seek(max(mark, length - TAIL_BYTES))
+                return f.read(TAIL_BYTES).decode(errors="replace")
+        except OSError:
+            return ""
+
     def stderr_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of stderr (for reports), from at most its last ``TAIL_BYTES`` bytes."""
         return "\n".join(_read_tail(self.stderr_path, TAIL_BYTES).rstrip().splitlines()[-lines:])

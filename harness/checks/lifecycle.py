@@ -54,7 +54,8 @@ class ShutdownObservation:
     inflight_what: str = "its echo"  #: what the client in flight was getting
     before_problem: str | None = None  #: the exchange before the signal failed (nothing was put in flight)
     port_after: str | None = None  #: "refused", "accepted" or "timeout"; None: not probed
-    stderr: str = ""
+    stderr: str = ""  #: what the server wrote to stderr from the SIGTERM on (bounded)
+    stderr_mark: int = 0  #: stderr's size when the signal was sent
     threads_left: list[str] = field(default_factory=list)
     lingering: tuple[int, ...] = ()  #: processes of the group still alive when the grace period ended
     fds_before: int | None = None
@@ -102,7 +103,7 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         target.wait_asleep(min(1.0, options.timeout))
         _terminate(target, options, obs)
     target.close()
-    obs.stderr = _stderr_of(target)
+    obs.stderr = _stderr_since(target, obs.stderr_mark)
     obs.rebind_problem = can_bind(obs.address)
     if in_process:
         poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
@@ -230,6 +231,7 @@ def _terminate(
     """SIGTERM ``target`` and wait for it (the grace); probe its port (TCP) at once; run ``then`` (e.g. wait
     for the client in flight); note which processes of its group are left when the grace has passed."""
     signalled = time.monotonic()
+    obs.stderr_mark = _stderr_size(target)
     obs.report = target.terminate()
     obs.port_after = _probe(obs.address, options) if protocol(options.protocol).transport == "tcp" else None
     if then is not None:
@@ -257,10 +259,16 @@ def _probe(address: Address, options: CheckOptions) -> str:
     return "accepted"
 
 
-def _stderr_of(target: Target) -> str:
-    """The end of the server's stderr (bounded: a traceback on exit is at its end)."""
+def _stderr_size(target: Target) -> int:
     process = getattr(target, "process", None)
-    return process.stderr_tail(400) if process is not None else ""
+    return process.stderr_size() if process is not None else 0
+
+
+def _stderr_since(target: Target, mark: int) -> str:
+    """What the server wrote to stderr since the SIGTERM (bounded): a traceback a client's reset made it print
+    during the run is not one of stopping."""
+    process = getattr(target, "process", None)
+    return process.stderr_since(mark) if process is not None else ""
 
 
 def _restart_anywhere(target: Target) -> None:
@@ -390,7 +398,7 @@ def group(target: Target, options: CheckOptions) -> str:
 
 @check(
     "lifecycle.traceback",
-    "stopping with SIGTERM prints no traceback",
+    "stopping with SIGTERM prints no traceback (what the server printed before the signal is not judged)",
     severity=Verdict.WARN,
     protocols=tuple(PROTOCOLS),
 )
