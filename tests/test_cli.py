@@ -75,11 +75,14 @@ def test_checks_run_through_the_fault_proxy(script: str | None, status: int, tmp
             assert replay.returncode == expected, replay.stdout + replay.stderr
 
 
-def test_list_names_every_check_with_its_guarantee() -> None:
+def test_list_names_every_check_with_its_class_rule_and_module() -> None:
     done = harness("check", "--list")
     assert done.returncode == 0
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     for check_id in ("echo.fidelity", "conn.storm", "lifecycle.sigterm", "latency.nagle"):
-        assert check_id in done.stdout
+        assert check_id in rows, done.stdout
+    assert rows["lifecycle.drain"].split()[1] == "warn" and rows["lifecycle.sigterm"].split()[1] == "fail"
+    assert rows["conn.burst"].endswith("[harness/checks/adversarial.py]"), rows["conn.burst"]
     assert "framed." not in done.stdout
 
 

@@ -112,8 +112,6 @@ def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dic
     return done.returncode, checks, done.stdout
 
 
-
-
 #: broken servers of the other protocols are named after their protocol, and their zoos are in test_NAME.py
 OTHER_PROTOCOLS = ("framed_", "greeting_", "http_", "udp_")
 
