@@ -25,6 +25,7 @@ BROKEN = {
     "framed_no_limit": ("framed.oversize", "did not end the connection"),
     "framed_dies_on_bad_header": ("framed.bad-header", "was not served"),
     "framed_unpickles": ("framed.no-unpickle", "unpickled"),
+    "framed_answers_at_eof": ("framed.interactive", "answers only once the client half-closes"),
 }
 
 

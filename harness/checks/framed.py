@@ -21,7 +21,7 @@ from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
 from ..targets import Target
 from ..waiting import poll_until
-from ..wire import Exchange, Schedule, drive, exchange
+from ..wire import Exchange, Schedule, converse, drive, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 HEADER_SIZE = 10
@@ -230,6 +230,73 @@ def back_to_back(target: Target, options: CheckOptions) -> str:
         fault.reproducer = frames_snippet(target.address, run)
         raise
     return f"{len(specs)} frames in one segment"
+
+
+#: the frames of an interactive client, each sent only once the reply to the one before has come back
+CONVERSATION = (5, 0, 1024, 10, 9, 65536)
+
+
+@check(
+    "framed.interactive",
+    "a client that sends a frame and waits for its reply before the next (no half-close) gets each reply: a "
+    "server that answers only at EOF serves no real client",
+    protocols=FRAMED,
+)
+def interactive(target: Target, options: CheckOptions) -> str:
+    specs = [PayloadSpec(min(size, options.max_frame), "random", size) for size in CONVERSATION]
+    bodies = [spec.build() for spec in specs]
+    sock = connect(target.address, options.timeout)
+    try:
+        replies = converse(sock, [frame(b) for b in bodies], 65536, options.timeout, options.idle)
+    finally:
+        sock.close()
+    for n, body in enumerate(bodies):
+        ex = replies[n] if n < len(replies) else None
+        got, problem = parse_frames(bytes(ex.received)) if ex is not None else ([], "never sent")
+        if ex is None or got != [body] or problem is not None:
+            what = ex.outcome() if ex is not None else "not sent"
+            if ex is not None and ex.timed_out:
+                what = f"nothing came back within {options.idle:g}s while the client waited (the connection was open)"
+            raise ServerFault(
+                f"frame {n + 1} of {len(bodies)} ({len(body)} B), sent after the replies to the ones before: "
+                f"{len(ex.received) if ex is not None else 0} B came back; {what}; a server that answers only once "
+                "the client half-closes serves no client that waits for its reply",
+                reproducer=_conversation_snippet(target.address, specs),
+            )
+    return f"{len(bodies)} frames, each answered before the next was sent"
+
+
+def _conversation_snippet(address: Address, specs: list[PayloadSpec]) -> str:
+    bodies = ",\n    ".join(spec.code() for spec in specs)
+    body = f"""\
+BODIES = [
+    {bodies},
+]
+
+
+def scenario():
+    sock = connect()
+    try:
+        for n, body in enumerate(BODIES):
+            sent = frame(body)
+            sock.sendall(sent)
+            got = b""
+            while len(got) < len(sent):
+                data, end = receive(sock, 65536)
+                if not data:
+                    return f"frame {{n + 1}}: {{len(got)}} of {{len(sent)}} B of its reply came back; then {{end}}"
+                got += data
+            problem = frames_problem([body], got, "FIN")
+            if problem:
+                return f"frame {{n + 1}}: {{problem}}"
+    finally:
+        sock.close()
+    return None
+
+
+repeat(scenario, 1, f"each of the {{len(BODIES)}} frames was answered before the next was sent")
+"""
+    return reproduce.script(address, "Replays the conversation: each frame waits for its reply.", body, blocks=[FRAMES])
 
 
 def _refused(target: Target, options: CheckOptions, header: bytes, follow: int) -> str | None:
