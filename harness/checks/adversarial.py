@@ -13,6 +13,7 @@ from ..reproduce import replayed_by
 from ..targets import Target
 from ..wire import Exchange, Schedule, drive, echo_mismatch, exchange
 from .base import CheckOptions, check
+from .connections import RATE_LIMIT_PAUSE, rate_limited
 
 BURST = 100
 TRICKLERS = 50
@@ -26,7 +27,8 @@ BURST_BOUND = SYN_RETRIES[2] + 1.0
 @check(
     "conn.burst",
     f"a burst of {BURST} simultaneous connects, all held open together: every client the server's kernel took "
-    "is served, then gets FIN (clients that a too-small listen backlog left to TCP's SYN retries: warn)",
+    f"is served, then gets FIN (a listen backlog under {BURST}, clients it left to TCP's retries, or a rate limit "
+    "that turns clients away for a while: warn)",
 )
 @replayed_by(lambda target, options: connrepro.burst_snippet(target.address, BURST, target.sequential))
 def burst(target: Target, options: CheckOptions) -> str:
@@ -35,8 +37,13 @@ def burst(target: Target, options: CheckOptions) -> str:
 
     A client still waiting at the end is judged by what the kernel says of it: if TCP is still retrying its
     handshake (:func:`harness.net.retrying_in`: the server's listen backlog overflowed, so its kernel dropped
-    the SYN or the final ACK), the server has not been given it yet: a delay of TCP's, reported as a warning
-    with the backlog. A client the server's kernel did take and that got no echo is a failure."""
+    the SYN or the final ACK), the server has not been given it yet: a delay of TCP's. With a backlog smaller
+    than the burst (read from the kernel, :mod:`harness.sockdiag`), a client reset before any byte came back
+    was turned away by the kernel (its SYN cookie failed), not by the server. Both are warnings, and so is the
+    small backlog itself, whatever the timing of a run (the verdict must not flip between runs). Clients
+    refused after others were served are a connection rate limit when the server serves again within
+    :data:`~harness.checks.connections.RATE_LIMIT_PAUSE` (a warning), else a failure. A client the server's
+    kernel took that got no echo is a failure."""
     payloads = [f"burst client {n}\n".encode() * 4 for n in range(BURST)]
     socks: list[socket.socket] = []
     bound = max(options.timeout, BURST_BOUND) + target.network_delay
@@ -44,13 +51,19 @@ def burst(target: Target, options: CheckOptions) -> str:
         socks += (connect_nowait(target.address) for _ in range(BURST))
         first = [Schedule(p, half_close=target.sequential) for p in payloads]
         results = drive(socks, first, bound, options.idle * 2)
+        backlog = _backlog(target.address)
+        small = backlog is not None and backlog < BURST
         waiting = {
             n
             for n, ex in enumerate(results)
             if not ex.received and not (ex.eof or ex.reset or ex.error) and retrying_in(socks[n]) is not None
         }
+        untouched = [n for n, ex in enumerate(results) if not ex.received and n not in waiting]
+        turned_away = {n for n in untouched if small and results[n].reset}
+        refused = {n for n in untouched if "refused" in (results[n].error or "").lower()}
+        spared = waiting | turned_away | refused
         problems = {
-            n: echo_mismatch(p, ex) for n, (p, ex) in enumerate(zip(payloads, results, strict=True)) if n not in waiting
+            n: echo_mismatch(p, ex) for n, (p, ex) in enumerate(zip(payloads, results, strict=True)) if n not in spared
         }
         if not any(problems.values()):
             served = sorted(problems)
@@ -59,25 +72,36 @@ def burst(target: Target, options: CheckOptions) -> str:
                 fins = drive([socks[n] for n in served], [Schedule(b"")] * len(served), options.timeout, options.idle)
                 ends = dict(zip(served, fins, strict=True))
             problems = {n: f"no FIN after the echo: {ex.outcome()}" for n, ex in ends.items() if not ex.eof}
-        backlog = _backlog(target.address)
     finally:
         for sock in socks:
             sock.close()
     unserved = sorted(n for n, problem in problems.items() if problem)
     if unserved:
         raise ServerFault(
-            f"only {BURST - len(unserved) - len(waiting)} of {BURST} clients connected at once were served; "
+            f"only {BURST - len(unserved) - len(spared)} of {BURST} clients connected at once were served; "
             f"client {unserved[0]}: {problems[unserved[0]]}"
         )
-    slowest = max((ex.first_byte or 0.0) for n, ex in enumerate(results) if n not in waiting)
-    if waiting:
+    slowest = max((results[n].first_byte or 0.0 for n in problems), default=0.0)
+    if refused:
+        what = f"{len(refused)} of {BURST} clients connected at once were refused while {len(problems)} were served"
+        warning = rate_limited(what, target.address, options)
+        if warning is None:
+            raise ServerFault(f"{what}, and the server did not serve again within {RATE_LIMIT_PAUSE:g}s")
+        raise warning
+    if waiting or turned_away or small:
         asked = f"listen backlog of {backlog}" if backlog is not None else "listen backlog"
+        left = []
+        if waiting:
+            left.append(f"{len(waiting)} were still waiting for TCP to retry their handshake after {bound:g}s")
+        if turned_away:
+            left.append(f"{len(turned_away)} were reset by the kernel before reaching the server (a SYN cookie failed)")
+        fate = "; ".join(left) or f"all were served, the slowest after {slowest:.1f}s"
         raise ServerWarning(
-            f"{len(waiting)} of {BURST} clients were still waiting for TCP to retry their handshake after "
-            f"{bound:g}s: the server's {asked} overflowed, so its kernel dropped their SYN or final ACK and they "
-            f"are retried at {', '.join(f'{t:g}' for t in SYN_RETRIES[:4])} s...; the other {BURST - len(waiting)} "
-            f"were served (the slowest after {slowest:.1f}s). They are delayed, not lost: raise the backlog "
-            "(listen(128) or more; socketserver: request_queue_size)"
+            f"the server's {asked} is smaller than a burst of {BURST} clients: {fate}. When it overflows the kernel "
+            f"drops their SYN or final ACK and TCP retries at {', '.join(f'{t:g}' for t in SYN_RETRIES[:4])} s... "
+            "(or, with SYN cookies, resets them): clients are delayed or turned away before the server sees them, "
+            "no byte of an accepted one is lost; raise the backlog (listen(128) or more; socketserver: "
+            "request_queue_size)"
         )
     note = f" (listen backlog {backlog})" if backlog is not None else ""
     return f"{BURST} clients served; slowest first echo after {slowest * 1000:.0f} ms{note}"

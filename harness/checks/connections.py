@@ -9,7 +9,7 @@ import time
 from hypothesis import strategies as st
 
 from .. import connrepro
-from ..errors import CheckSkipped, ServerFault
+from ..errors import CheckSkipped, ServerFault, ServerWarning
 from ..net import Address, connect, connect_nowait, reset, retrying_in
 from ..reproduce import concurrent_snippet, replayed_by
 from ..strategies import KiB, PayloadSpec, schedules
@@ -257,6 +257,41 @@ def require_new_client_served(address: Address, options: CheckOptions, what: str
         raise ServerFault(f"after {what}, a new client was not served: {problem}")
 
 
+#: how long a server that stopped accepting is given to accept again before that counts as a failure: past
+#: xinetd's default, which closes a service for 10 s once it gets more than 50 connections a second (cps)
+RATE_LIMIT_PAUSE = 15.0
+
+
+def back_within(address: Address, options: CheckOptions, bound: float = RATE_LIMIT_PAUSE) -> float | None:
+    """Seconds until a new client at ``address`` gets its echo again (polled every 0.25 s), or None when it
+    does not within ``bound``: a server that turned connections away for a while (a connection rate limit)
+    is told from one that stopped serving."""
+    start = time.monotonic()
+    message = b"are you serving again?\n"
+
+    def served() -> bool:
+        try:
+            ex = exchange(address, Schedule(message), min(2.0, options.timeout), options.idle)
+        except OSError:
+            return False
+        return echo_mismatch(message, ex) is None and ex.eof
+
+    return time.monotonic() - start if poll_until(served, bound, 0.25) else None
+
+
+def rate_limited(what: str, address: Address, options: CheckOptions) -> ServerWarning | None:
+    """The warning for ``what`` (connections refused or reset after many were served) when the server accepts
+    again within :data:`RATE_LIMIT_PAUSE`, else None (then it is a failure)."""
+    back = back_within(address, options)
+    if back is None:
+        return None
+    return ServerWarning(
+        f"{what}, and it served new clients again {back:.1f}s later: a connection rate limit (xinetd's "
+        "default cps = 50 10 closes a service for 10 s past 50 connections a second), which turns clients "
+        "away but loses no byte of an accepted one"
+    )
+
+
 #: storm cycles through a network with added delays (each cycle waits out the delays)
 STORM_THROUGH_DELAYS = 100
 
@@ -285,13 +320,25 @@ def storm(target: Target, options: CheckOptions) -> str:
         try:
             sock = connect(target.address, options.timeout)
         except OSError as exc:
-            raise ServerFault(f"connect {cycle + 1} of {planned} failed: {exc}") from None
+            turned_away = f"connect {cycle + 1} of {planned} failed: {exc}"
+            if cycle and isinstance(exc, ConnectionRefusedError) and target.alive():
+                warning = rate_limited(f"after {cycle} cycles the server refused connections", target.address, options)
+                if warning is not None:
+                    raise warning from None
+            raise ServerFault(turned_away) from None
         try:
             ex = drive([sock], [Schedule(payload)], options.timeout, options.idle)[0]
         finally:
             sock.close()
         if echo_mismatch(payload, ex) or not ex.eof:
-            raise ServerFault(f"cycle {cycle + 1} of {planned}: {echo_mismatch(payload, ex) or ex.outcome()}")
+            problem = f"cycle {cycle + 1} of {planned}: {echo_mismatch(payload, ex) or ex.outcome()}"
+            if cycle and ex.reset and not ex.received and target.alive():
+                warning = rate_limited(
+                    f"after {cycle} cycles the server reset a connection unanswered", target.address, options
+                )
+                if warning is not None:
+                    raise warning
+            raise ServerFault(problem)
     rate = cycles / (time.monotonic() - start)
     done = f"{cycles} cycles" if cycles == planned else f"{cycles} of {planned} cycles in {options.timeout:g}s"
     if before is None:
