@@ -3,7 +3,7 @@
 For every broken server of the zoos (``BROKEN`` of ``tests/test_zoo.py``, ``test_framed.py``,
 ``test_greeting.py``, ``test_http_file.py``, ``test_udp_echo.py``) the check that targets it is run alone with
 the zoo's quick options; for every correct and natural server (``CORRECT``; ``SERVERS`` of
-``tests/test_http_natural.py``; ``NATURAL`` of ``tests/test_natural.py``) the whole default catalogue. Each
+``tests/test_http_natural.py``; ``NATURALS`` of ``tests/test_natural.py``) the whole default catalogue. Each
 run's outcome is the set of checks that did not pass (with their verdicts); a server whose outcomes differ
 between runs is reported as flipping, with the counts. Usage (from the repository root):
 
@@ -94,8 +94,8 @@ def _servers(kind: str) -> dict[str, tuple[list[str], list[str], str | None]]:
             from tests import test_natural
         except ImportError:
             return out
-        for name, entry in getattr(test_natural, "NATURAL", {}).items():
-            out[name] = (list(entry[0]), list(entry[1]), None)
+        for name, natural in test_natural.NATURALS.items():
+            out[name] = (list(natural.command), list(natural.options), None)
     return out
 
 
