@@ -428,7 +428,12 @@ class Replay:
 
     def open(self, name):
         self.hold()
+        before = None if self.held else sum(fd_count(pid) or 0 for pid in PIDS)
         self.conns[name] = Conn(name)
+        if before is not None and PIDS:  # the server runs: wait (at most 1 s) until it has accepted it
+            deadline = time.monotonic() + 1.0
+            while sum(fd_count(pid) or 0 for pid in PIDS) <= before and time.monotonic() < deadline:
+                time.sleep(0.001)
         time.sleep(SETTLE)
 
     def write(self, name, data):
