@@ -10,7 +10,7 @@ from __future__ import annotations
 from .net import Address
 from .reproduce import ECHO_CLIENT, SERVER_PIDS, script
 
-_SETTLED = """
+DESCRIPTORS_BACK = """
 
 def descriptors_back(pid, before, what):
     \"\"\"None once the server holds at most ``before`` + 2 descriptors (waiting up to 2 x IDLE s), else the leak.\"\"\"
@@ -229,7 +229,7 @@ def scenario():
 
 repeat(scenario, 1, f"{{CYCLES}} connect/echo/close cycles echoed, and the descriptors came back")
 """
-    blocks = [ECHO_CLIENT, SERVER_PIDS, _SETTLED]
+    blocks = [ECHO_CLIENT, SERVER_PIDS, DESCRIPTORS_BACK]
     return script(address, "Replays a storm of short connections.", body, blocks=blocks)
 
 
@@ -272,7 +272,7 @@ def scenario():
 
 repeat(scenario, 1, "connections ended in any way gave back their descriptors")
 """
-    blocks = [ECHO_CLIENT, SERVER_PIDS, _SETTLED]
+    blocks = [ECHO_CLIENT, SERVER_PIDS, DESCRIPTORS_BACK]
     return script(address, "Replays connections that end in every way.", body, blocks=blocks)
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from .. import reproduce
+from ..connrepro import DESCRIPTORS_BACK
 from ..errors import ServerFault
 from ..net import Address, connect
 from ..strategies import recv_sizes
 from ..targets import Target
+from ..waiting import poll_until
 from .base import CheckOptions, check, examples_for, falsify
 
 GREETING = ("greeting",)
@@ -210,6 +212,37 @@ repeat(scenario, 3, "the whole banner, then FIN")
     return reproduce.script(address, "Replays the failing greeting client.", body, blocks=[_banner_block(banner)])
 
 
+def _leak_snippet(address: Address) -> str:
+    """A reproducer of greeting.client-talks' descriptor count: TALKERS clients talk, read to the end and close;
+    the server's descriptors must come back."""
+    body = f"""\
+TALKERS, CHATTER = {TALKERS}, b"hello server\\r\\n" * 4681  # each client sends about 64 KiB before reading
+
+
+def scenario():
+    pid = the_server()
+    before = fd_count(pid)
+    if before is None:
+        raise CannotJudge(f"cannot count the descriptors of process {{pid}}")
+    for _ in range(TALKERS):
+        sock = connect()
+        try:
+            sock.sendall(CHATTER)
+            while receive(sock, 65536)[0]:  # the banner, then the server's FIN
+                pass
+        finally:
+            sock.close()
+    return descriptors_back(pid, before, f"{{TALKERS}} clients talked, got the banner and closed")
+
+
+repeat(scenario, 1, f"{{TALKERS}} talkative clients closed and the server gave their descriptors back")
+"""
+    blocks = [reproduce.SERVER_PIDS, DESCRIPTORS_BACK]
+    return reproduce.script(
+        address, "Replays clients that talk, then close: descriptors must come back.", body, blocks=blocks
+    )
+
+
 def _talkers_snippet(address: Address, banner: bytes, stall: float) -> str:
     """A reproducer of greeting.client-talks: TALKERS clients send 64 KiB first, read late, then send more."""
     body = f"""\
@@ -313,11 +346,13 @@ def banner(target: Target, options: CheckOptions) -> str:
 
 @check(
     "greeting.client-talks",
-    "clients that send 64 KiB before reading still receive the whole banner, then FIN (not a reset that destroys it)",
+    "clients that send 64 KiB before reading still receive the whole banner, then FIN (not a reset that destroys "
+    "it), and once they close the server gives their descriptors back",
     protocols=GREETING,
 )
 def talkative_client(target: Target, options: CheckOptions) -> str:
     expected = expected_banner(target, options)
+    before = target.fd_count()
     v = Visit(stall=0.2, send_first=CLIENT_CHATTER)
     socks = []
     try:
@@ -340,7 +375,18 @@ def talkative_client(target: Target, options: CheckOptions) -> str:
     finally:
         for sock in socks:
             sock.close()
-    return f"{TALKERS} clients: the whole banner, then FIN"
+    if before is None:
+        return f"{TALKERS} clients: the whole banner, then FIN (descriptors not observable)"
+    # the clients have closed: a server that reads each connection to its end gives its descriptor back
+    if not poll_until(lambda: (target.fd_count() or 0) <= before + 2, options.idle * 2):
+        after = target.fd_count() or 0
+        raise ServerFault(
+            reproducer=_leak_snippet(target.address),
+            message=f"descriptor leak: the server held {before} descriptors before {TALKERS} clients talked, got the "
+            f"banner and closed, and {after} after them (+{after - before}): it never reads a connection to its "
+            "end (recv() returning b'') and closes it, so every visitor leaves one behind",
+        )
+    return f"{TALKERS} clients: the whole banner, then FIN; descriptors back to {before}"
 
 
 def _resets_late_bytes(socks: list[socket.socket], wait: float = 0.2) -> str | None:
