@@ -362,7 +362,7 @@ def scenario():
 
 
 paused = "" if PIDS else " (the server was not paused: its process was not found; set PID=)"
-repeat(scenario, 3, "each client got back its own message only" + paused)
+repeat(scenario, 10, "each client got back its own message only" + paused)
 """
     blocks = [ECHO_CLIENT, SERVER_PIDS]
     return script(address, "Replays messages that reach the server together.", body, blocks=blocks)
