@@ -297,8 +297,10 @@ class SubprocessTarget(Target):
         return self.last_stop
 
     def close(self) -> None:
+        """End every process of the server's group and remove its output files (read what is needed of them
+        first: :meth:`stderr_tail` is empty afterwards)."""
         if self.process is not None:
-            self.process.kill_group()
+            self.process.cleanup()
         self._address = None
 
     def alive(self) -> bool:

@@ -197,14 +197,15 @@ def test_a_10_mib_line_before_the_readiness_line_costs_bounded_memory() -> None:
     try:
         address = target.start()
         peak = tracemalloc.get_traced_memory()[1]
+        assert target.process is not None
+        last_line = target.process.stdout().splitlines()[-1]  # read before close() removes the output files
     finally:
         tracemalloc.stop()
         target.close()
     # starting any server peaks at about 0.5 MiB here (more with pytest's own threads): far from the 10 MiB a
     # whole read of stdout costs
     assert peak < 4 << 20, f"the harness held {peak} bytes at once while reading 10 MiB of stdout"
-    assert target.process is not None
-    assert address[1] == announced_in(target.process.stdout().splitlines()[-1])
+    assert address[1] == announced_in(last_line)
 
 
 def test_the_command_line_survives_a_10_mib_readiness_line(tmp_path: Path) -> None:

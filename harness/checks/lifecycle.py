@@ -102,8 +102,8 @@ def _observe(target: Target, options: CheckOptions) -> ShutdownObservation:
         # once it waits for one: a SIGTERM on its way there would miss a handler that is only seen then
         target.wait_asleep(min(1.0, options.timeout))
         _terminate(target, options, obs)
-    target.close()
     obs.stderr = _stderr_since(target, obs.stderr_mark)
+    target.close()
     obs.rebind_problem = can_bind(obs.address)
     if in_process:
         poll_threads = [t.name for t in threading.enumerate() if t.name not in threads_before and t.is_alive()]
