@@ -2,11 +2,14 @@
 
 Guarantees of :class:`ServerProcess`:
 - the child runs in a new session (its own process group), so the whole group can be signalled;
-- its stdout and stderr go to files (a pipe nobody drains blocks the child; a grandchild holding a pipe blocks
-  its reader forever), readable at any time;
-- leaving the ``with`` block, or calling :meth:`kill_group`, SIGKILLs every process left in the group, even
+- every process it starts is tracked, wherever it goes (its token in the environment, the harness as child
+  subreaper, the watchdog that ends them all if the harness dies: see :mod:`harness.containment`); a server
+  that exits 0 leaving a daemon that holds its port is followed to that daemon;
+- its stdout and stderr are drained as they arrive into bounded memory (:mod:`harness.output`): the first and
+  last 64 KiB of each, readable at any time, also after the end; nothing is written to disk;
+- leaving the ``with`` block, or calling :meth:`kill_group`, SIGKILLs every process of the server, even
   when the test failed or timed out; an ``atexit`` hook does the same for whatever is still running when the
-  interpreter exits.
+  interpreter exits, and the watchdog when it dies without running it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from . import sysinfo
+from . import containment, output, sysinfo
 from .errors import HarnessError, StartupFailure
+from .output import Capture
 from .waiting import poll_until
 
 POLL = 0.01
@@ -42,9 +46,8 @@ MAX_LINE = 4096
 #: the first lines of output a start-up failure shows, each cut to HEAD_WIDTH characters
 HEAD_LINES = 5
 HEAD_WIDTH = 200
-#: how much output one look at it reads at most (the rest waits for the next look)
-READ_BUDGET = 4 << 20
-_CHUNK = 64 << 10
+#: how long, once every process of a server is dead, the harness waits for its output pipes to end
+OUTPUT_END = 1.0
 
 #: every server started and not yet killed: strong references, so the atexit hook still finds a server whose
 #: ServerProcess object was dropped without cleanup
@@ -83,59 +86,46 @@ class StopReport:
 
 
 class OutputScanner:
-    """Looks for the readiness line in a file that a server is writing, reading only what is new each time.
+    """Looks for the readiness line in what a server writes to stdout, fed chunk by chunk as it arrives.
 
     Memory stays bounded whatever the server prints: at most ``MAX_LINE`` bytes of an unfinished line are kept
     (a longer line is not a readiness line, and is skipped up to its newline), plus the first ``HEAD_LINES``
     lines, cut to ``HEAD_WIDTH`` characters, for reports. A line counts only once its newline has arrived.
+    Only the first readiness line counts. Thread-safe (fed by the output pump, read by the harness).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0  #: bytes of the file read so far
+    def __init__(self) -> None:
         self.head: list[str] = []  #: the first lines (cut), for reports
+        self.found: str | None = None  #: the HOST:PORT of the first readiness line, once it arrived
         self._partial = bytearray()
         self._overlong = False  #: the current line is longer than MAX_LINE: skipped up to its newline
+        self._lock = threading.Lock()
 
     def scan(self) -> str | None:
-        """Read what the server wrote since the last call (at most ``READ_BUDGET`` bytes) and return the
-        ``HOST:PORT`` of the first whole readiness line in it, or None. After a match, the next call goes on
-        after that line."""
-        try:
-            with open(self.path, "rb") as out:
-                out.seek(self.offset)
-                budget = READ_BUDGET
-                while budget > 0:
-                    chunk = out.read(min(_CHUNK, budget))
-                    if not chunk:
-                        return None
-                    budget -= len(chunk)
-                    found = self._feed(chunk)
-                    if found is not None:
-                        return found
-        except OSError:
-            return None
-        return None
+        """The ``HOST:PORT`` of the first whole readiness line the server wrote, or None (yet)."""
+        return self.found
 
-    def _feed(self, chunk: bytes) -> str | None:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                self._keep(chunk[start:])
-                self.offset += len(chunk) - start
-                return None
-            self._keep(chunk[start:end])
-            self.offset += end + 1 - start
-            start = end + 1
-            line, overlong = bytes(self._partial), self._overlong
-            self._partial.clear()
-            self._overlong = False
-            if len(self.head) < HEAD_LINES:
-                self.head.append(_cut(line, overlong))
-            match = None if overlong else READY_LINE.fullmatch(line)
-            if match:
-                return match.group(1).decode(errors="replace")
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the stream."""
+        with self._lock:
+            if self.found is not None and len(self.head) >= HEAD_LINES:
+                return  # nothing more to learn from stdout: a flood of output costs no scanning
+            start = 0
+            while True:
+                end = chunk.find(b"\n", start)
+                if end < 0:
+                    self._keep(chunk[start:])
+                    return
+                self._keep(chunk[start:end])
+                start = end + 1
+                line, overlong = bytes(self._partial), self._overlong
+                self._partial.clear()
+                self._overlong = False
+                if len(self.head) < HEAD_LINES:
+                    self.head.append(_cut(line, overlong))
+                match = None if overlong or self.found is not None else READY_LINE.fullmatch(line)
+                if match:
+                    self.found = match.group(1).decode(errors="replace")
 
     def _keep(self, piece: bytes) -> None:
         if self._overlong:
@@ -148,7 +138,8 @@ class OutputScanner:
 
     def unfinished(self) -> str:
         """The line the server has begun but not ended (cut), or ""."""
-        return _cut(bytes(self._partial), self._overlong) if self._partial else ""
+        with self._lock:
+            return _cut(bytes(self._partial), self._overlong) if self._partial else ""
 
 
 def _cut(line: bytes, longer: bool = False) -> str:
@@ -156,6 +147,35 @@ def _cut(line: bytes, longer: bool = False) -> str:
     if longer or len(text) > HEAD_WIDTH:
         return text[:HEAD_WIDTH] + " [...]"
     return text
+
+
+class _Adopted:
+    """A ``Popen``-like handle on a process the harness did not start but adopted as child subreaper (a
+    daemon whose launcher exited): its exit status is collected with ``waitpid``. Where it is not the
+    harness' child (no subreaper), its end is seen in ``/proc`` and its status is unknown (reported as 0)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            if not sysinfo.alive(self.pid):
+                self.returncode = 0
+            return self.returncode
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        poll_until(lambda: self.poll() is not None, 3600.0 if timeout is None else timeout, FIRST_POLL)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0.0)
+        return self.returncode
 
 
 class ServerProcess:
@@ -174,33 +194,47 @@ class ServerProcess:
         if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
             raise HarnessError(f"command not found: {argv[0]!r}")
         self.argv = list(argv)
-        self._dir = Path(tempfile.mkdtemp(prefix="harness-server-"))
-        self.stdout_path = self._dir / "stdout"
-        self.stderr_path = self._dir / "stderr"
+        #: this server's token: every process carrying it in its environment is one of the server's
+        self.token = containment.new_token()
+        containment.enable_subreaper()
+        containment.watchdog()
+        #: reads stdout for the readiness line; ``announced`` is that line's HOST:PORT once seen
+        self.scanner = OutputScanner()
+        self.out = Capture(self.scanner.feed)
+        self.err = Capture()
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            _spawn_state["active"] = True
-            try:
-                self.popen = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=full_env,
-                    cwd=cwd,
-                    pass_fds=tuple(pass_fds),
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                raise HarnessError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-            finally:
-                _spawn_state["active"] = False
+        full_env[containment.ENV_KEY] = self.token
+        self._out_r, out_w = output.pipe_for(self.out)
+        self._err_r, err_w = output.pipe_for(self.err)
+        _spawn_state["active"] = True
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                env=full_env,
+                cwd=cwd,
+                pass_fds=tuple(pass_fds),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._release_output()
+            raise HarnessError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        finally:
+            _spawn_state["active"] = False
+            os.close(out_w)
+            os.close(err_w)
+        #: the process that is the server: the one started, or the daemon it handed over to (see ``followed``)
+        self.proc: subprocess.Popen[bytes] | _Adopted = self.popen
         self.pid = self.popen.pid
         self.pgid = self.pid
-        #: reads stdout for the readiness line; ``announced`` is that line's HOST:PORT once seen
-        self.scanner = OutputScanner(self.stdout_path)
+        self._groups = {self.pgid}
+        #: (pid, status) of the launcher when the server is a daemon it started and then exited
+        self.followed: tuple[int, int] | None = None
+        self._stopping = False
+        containment.guard_group(self.pgid)
         self.announced: str | None = None
         _live.add(self)
         if _spawn_state["interrupted"]:  # a stop was requested while spawning: end the server, then obey it
@@ -210,44 +244,76 @@ class ServerProcess:
 
     # -- output ---------------------------------------------------------------------------------------
     def stdout(self) -> str:
-        """Everything the server has written to stdout so far."""
-        return _read(self.stdout_path)
+        """What the server has written to stdout so far: its first and last 64 KiB, and how much was not kept."""
+        return self.out.text()
 
     def stderr(self) -> str:
-        """Everything the server has written to stderr so far."""
-        return _read(self.stderr_path)
+        """What the server has written to stderr so far: its first and last 64 KiB, and how much was not kept."""
+        return self.err.text()
 
     def stderr_size(self) -> int:
         """How many bytes the server has written to stderr so far (a mark for :meth:`stderr_since`)."""
-        try:
-            return self.stderr_path.stat().st_size
-        except OSError:
-            return 0
+        return self.err.total
 
     def stderr_since(self, mark: int) -> str:
         """What the server wrote to stderr after ``mark`` (:meth:`stderr_size`), at most its last
         ``TAIL_BYTES`` bytes."""
-        try:
-            with open(self.stderr_path, "rb") as f:
-                length = f.seek(0, os.SEEK_END)
-                f.seek(max(mark, length - TAIL_BYTES))
-                return f.read(TAIL_BYTES).decode(errors="replace")
-        except OSError:
-            return ""
+        return self.err.since(mark, TAIL_BYTES).decode(errors="replace")
 
     def stderr_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of stderr (for reports), from at most its last ``TAIL_BYTES`` bytes."""
-        return "\n".join(_read_tail(self.stderr_path, TAIL_BYTES).rstrip().splitlines()[-lines:])
+        data = self.err.since(0, TAIL_BYTES)
+        if self.err.total > len(data):
+            data = data.partition(b"\n")[2]  # from a line's start
+        return "\n".join(data.decode(errors="replace").rstrip().splitlines()[-lines:])
 
     # -- start-up -------------------------------------------------------------------------------------
     def poll(self) -> int | None:
-        """The exit status if the server has ended, else None."""
-        return self.popen.poll()
+        """The exit status if the server has ended, else None. A server that exits 0 while a process it
+        started holds its listening socket (a daemon that detached) is followed to that process."""
+        status = self.proc.poll()
+        if status == 0 and not self._stopping and self.announced is not None and self._follow(holding_only=True):
+            return self.proc.poll()
+        return status
+
+    def _follow(self, holding_only: bool) -> bool:
+        """The server exited 0 leaving processes of its own: make the one that holds a listening socket (or,
+        unless ``holding_only``, the first one) the server. True if there was one to follow."""
+        launcher = self.pid
+        left = [p for p in containment.members(self.token, [], []) if p != launcher]
+        if not left:
+            return False
+        holders = [p for p in left if _holds_listener(p)]
+        if holding_only and not holders:
+            return False
+        successor = (holders or left)[0]
+        status = self.proc.poll()
+        self.followed = (launcher, 0 if status is None else status)
+        self.proc = _Adopted(successor)
+        self.pid = successor
+        self.pgid = sysinfo.pgid_of(successor) or successor
+        if self.pgid not in self._groups:
+            self._groups.add(self.pgid)
+            containment.guard_group(self.pgid)
+        return True
+
+    def followed_note(self) -> str:
+        """`` (pid L exited with status 0 and left pid P (CMD) running: checking that)`` for a followed
+        daemon, else ""."""
+        if self.followed is None:
+            return ""
+        launcher, status = self.followed
+        return (
+            f" (pid {launcher} exited with status {status} and left {sysinfo.describe_holders([self.pid])} "
+            "running: checking that one)"
+        )
 
     def _exited_error(self, what: str) -> StartupFailure:
         tail = self.stderr_tail()
         detail = f"; stderr ends with:\n{tail}" if tail else " and printed nothing on stderr"
-        return StartupFailure(f"the server exited with status {self.popen.returncode} {what}{detail}")
+        return StartupFailure(
+            f"the server exited with status {self.proc.returncode} {what}{self.followed_note()}{detail}"
+        )
 
     def wait_ready(
         self, timeout: float, port: int | None = None, transport: str = "tcp", host: str | None = None
@@ -259,6 +325,8 @@ class ServerProcess:
         to it), read from the kernel without a probe. Stdout is read incrementally, in bounded memory.
         With ``host`` (and ``/proc``), the socket must also be the server's: the one that takes clients of
         ``host:PORT`` (the readiness line's port, else ``port``) is held by a member of its process group.
+        A server that exits 0 before it is ready, leaving a process of its own running (a daemon's launcher),
+        is followed to that process, and the wait goes on (:attr:`followed`).
         Raises :class:`StartupFailure` if the server exits first, if another process holds the announced
         port (naming it), or if it is not ready within ``timeout`` seconds (showing what it printed and
         the ports it does listen on).
@@ -275,6 +343,8 @@ class ServerProcess:
                 return None
             # a server is usually ready within tens of ms: look every millisecond at first, then less often
             if self._wait_exit(deadline, FIRST_POLL if time.monotonic() - started < FAST_POLLING else POLL):
+                if self.proc.returncode == 0 and self._follow(holding_only=False):
+                    continue
                 raise self._exited_error(f"before it was ready{watch.foreign_note()}")
             if time.monotonic() >= deadline:
                 raise StartupFailure(watch.not_ready(timeout))
@@ -289,7 +359,7 @@ class ServerProcess:
             parts.append(f"its stdout has an unfinished line (no newline yet): {self.scanner.unfinished()!r}")
         if not parts:
             parts.append("it printed nothing on stdout")
-        err = _head_lines(self.stderr_path)
+        err = [_cut(line) for line in self.err.head(MAX_LINE * HEAD_LINES).splitlines()[:HEAD_LINES]]
         if err:
             parts.append("its stderr begins with:\n" + "\n".join(f"  {line}" for line in err))
         return "\n".join(parts)
@@ -334,14 +404,22 @@ class ServerProcess:
         """Wait up to ``interval`` (default one poll interval; never past ``deadline``) for the server to exit;
         True if it has."""
         try:
-            self.popen.wait(timeout=max(0.0, min(interval or POLL, deadline - time.monotonic())))
+            self.proc.wait(timeout=max(0.0, min(interval or POLL, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the server to end; True if it has."""
+        try:
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return False
         return True
 
     # -- stopping -------------------------------------------------------------------------------------
     def stop(self, grace: float, sig: int = signal.SIGTERM) -> StopReport:
-        """:meth:`terminate`, then SIGKILL the whole group: afterwards no process of the group is alive."""
+        """:meth:`terminate`, then SIGKILL everything of the server: afterwards none of its processes lives."""
         report = self.terminate(grace, sig)
         self.kill_group()
         return report
@@ -349,54 +427,66 @@ class ServerProcess:
     def terminate(self, grace: float, sig: int = signal.SIGTERM) -> StopReport:
         """Send ``sig`` to the server and wait up to ``grace`` s for it to exit; SIGKILL it (only it) if not.
 
-        Other members of its group are left alone, so the caller can observe what they still hold; the
-        report lists those alive when the server was gone. :meth:`kill_group` ends them.
+        The other processes of the server (its group, its descendants, whatever carries its token) are left
+        alone, so the caller can observe what they still hold; the report lists those alive when the server
+        was gone. :meth:`kill_group` ends them.
         """
+        self._stopping = True
         start = time.monotonic()
-        if self.popen.poll() is None:
+        if self.proc.poll() is None:
             try:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
-        try:
-            self.popen.wait(timeout=grace)
-            in_grace = True
-        except subprocess.TimeoutExpired:
-            in_grace = False
+        in_grace = self.wait(grace)
         seconds = time.monotonic() - start
         if not in_grace:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.popen.wait(timeout=5)
-        return StopReport(self.popen.returncode, in_grace, seconds, self._others_in_group())
+            self.wait(5)
+        return StopReport(self.proc.returncode, in_grace, seconds, self.others())
 
-    def _others_in_group(self) -> tuple[int, ...]:
-        """Live members of the server's process group other than the server itself."""
-        return tuple(p for p in (sysinfo.group_members(self.pgid) or []) if p != self.pid)
+    def others(self) -> tuple[int, ...]:
+        """Live processes of the server other than the server itself: the members of its process group(s),
+        its descendants, and every process carrying its token, wherever it went (setsid, double fork)."""
+        return tuple(
+            p for p in containment.members(self.token, [self.pid], self._groups) if p not in (self.pid, self.popen.pid)
+        )
 
     def wait_group_empty(self, timeout: float) -> tuple[int, ...]:
-        """Wait up to ``timeout`` s for every process of the group to end; return those still alive."""
-        poll_until(lambda: not self._others_in_group(), timeout)
-        return self._others_in_group()
+        """Wait up to ``timeout`` s for every other process of the server (:meth:`others`) to end; return those
+        still alive."""
+        poll_until(lambda: not self.others(), timeout, 0.05)
+        return self.others()
 
     def kill_group(self) -> None:
-        """SIGKILL every process of the server's group and reap the server. Idempotent, never raises."""
-        try:
-            os.killpg(self.pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
-            pass
+        """SIGKILL every process of the server (:meth:`others` and the server), reap them, and stop reading
+        their output once it has ended. Idempotent, never raises."""
+        self._stopping = True
+        mine = {self.popen.pid, self.pid}
+        containment.kill_all(self.token, mine, self._groups, spare=mine)
+        for proc in {self.popen, self.proc}:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
+                pass
+        for pgid in self._groups:
+            containment.release_group(pgid)
+        self._release_output()
         _live.discard(self)
 
+    def _release_output(self) -> None:
+        """Take what is left in the output pipes (their end comes once every writer is dead), then close them."""
+        for capture, read in ((self.out, self._out_r), (self.err, self._err_r)):
+            if not capture.closed.wait(OUTPUT_END):
+                output.abandon(read, capture)
+                capture.closed.wait(OUTPUT_END)
+
     def cleanup(self) -> None:
-        """Kill the group and delete the output files."""
+        """End every process of the server (:meth:`kill_group`); what it wrote stays readable."""
         self.kill_group()
-        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -407,36 +497,12 @@ class ServerProcess:
         self.cleanup()
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _read_tail(path: Path, size: int) -> str:
-    """The last ``size`` bytes of ``path`` (from a line start when the file is longer), or ""."""
-    try:
-        with open(path, "rb") as f:
-            length = f.seek(0, os.SEEK_END)
-            f.seek(max(0, length - size))
-            data = f.read(size)
-    except OSError:
-        return ""
-    if length > size:
-        data = data.partition(b"\n")[2]
-    return data.decode(errors="replace")
-
-
-def _head_lines(path: Path) -> list[str]:
-    """The first ``HEAD_LINES`` lines of ``path``, each cut to ``HEAD_WIDTH`` characters, read from at most its
-    first ``MAX_LINE * HEAD_LINES`` bytes."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_LINE * HEAD_LINES)
-    except OSError:
-        return []
-    return [_cut(line) for line in data.splitlines()[:HEAD_LINES]]
+def _holds_listener(pid: int) -> bool:
+    """True if ``pid`` holds a listening socket (TCP LISTEN or a bound UDP socket)."""
+    inodes = sysinfo.socket_inodes(pid) or set()
+    if not inodes:
+        return False
+    return any(listener.inode in inodes for t in ("tcp", "udp") for listener in sysinfo.listeners(t) or [])
 
 
 def _port_of(announced: str) -> int | None:

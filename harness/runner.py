@@ -85,7 +85,8 @@ def check_target(
         view = ProxiedView(target, faults, options.timeout) if faults is not None else target
         for chk in chosen:
             if chk.id == "startup.ready":
-                record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms"))
+                note = target.startup_note()
+                record(CheckResult(chk.id, Verdict.PASS, ready, f"ready in {ready * 1000:.0f} ms{note}"))
                 continue
             if dead is not None:
                 record(CheckResult(chk.id, Verdict.SKIP, 0.0, f"skipped: {dead}"))

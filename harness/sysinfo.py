@@ -63,6 +63,18 @@ def _stat_fields(path: Path) -> list[str] | None:
     return stat[stat.rfind(")") + 2 :].split()
 
 
+def alive(pid: int) -> bool:
+    """True if ``pid`` is a live process (not a zombie waiting to be reaped)."""
+    fields = _stat_fields(PROC / str(pid) / "stat")
+    return fields is not None and bool(fields) and fields[0] != "Z"
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent of ``pid``, or None if it has ended."""
+    fields = _stat_fields(PROC / str(pid) / "stat")
+    return int(fields[1]) if fields else None
+
+
 def group_members(pgid: int) -> list[int] | None:
     """Live (non-zombie) processes whose process group is ``pgid``, or None without ``/proc``."""
     if not available():

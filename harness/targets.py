@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -107,6 +106,10 @@ class Target:
 
     def stderr_tail(self, lines: int = 15) -> str:
         """The end of the server's stderr, when the harness captures it."""
+        return ""
+
+    def startup_note(self) -> str:
+        """What the start-up showed that a report should say (a daemon followed from its launcher), or ""."""
         return ""
 
     def restart(self) -> Address:
@@ -297,8 +300,7 @@ class SubprocessTarget(Target):
         return self.last_stop
 
     def close(self) -> None:
-        """End every process of the server's group and remove its output files (read what is needed of them
-        first: :meth:`stderr_tail` is empty afterwards)."""
+        """End every process of the server (what it wrote stays readable: :meth:`stderr_tail`)."""
         if self.process is not None:
             self.process.cleanup()
         self._address = None
@@ -310,13 +312,7 @@ class SubprocessTarget(Target):
         return self.process.poll() if self.process is not None else None
 
     def ended_within(self, timeout: float) -> bool:
-        if self.process is None:
-            return True
-        try:
-            self.process.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        return self.process is None or self.process.wait(timeout)
 
     def same_port_restart_impossible(self) -> str | None:
         if self.port is not None and (self.listen_fd or self.fixed_port or names_port(self.argv)):
@@ -327,7 +323,8 @@ class SubprocessTarget(Target):
         )
 
     def leftovers(self, timeout: float) -> tuple[int, ...]:
-        """After :meth:`terminate`: wait up to ``timeout`` s for the rest of the group to end; who is left."""
+        """After :meth:`terminate`: wait up to ``timeout`` s for the server's other processes (its group, its
+        descendants, whatever carries its token) to end; who is left."""
         return self.process.wait_group_empty(timeout) if self.process else ()
 
     def fd_count(self) -> int | None:
@@ -341,6 +338,9 @@ class SubprocessTarget(Target):
 
     def stderr_tail(self, lines: int = 15) -> str:
         return self.process.stderr_tail(lines) if self.process else ""
+
+    def startup_note(self) -> str:
+        return self.process.followed_note() if self.process else ""
 
     def restart(self) -> Address:
         why_not = self.same_port_restart_impossible()

@@ -81,7 +81,7 @@ def test_no_lifecycle_check_passes_on_a_server_that_is_already_dead(
         assert target.pid is not None
         os.kill(target.pid, signal.SIGKILL)
         assert target.process is not None
-        target.process.popen.wait(5)
+        target.process.wait(5)
         result = run_check(chk, target, options)
     assert result.verdict is not Verdict.PASS, f"{check_id} passed on a dead server: {result.message}"
     assert result.verdict is not Verdict.ERROR, result.message

@@ -139,26 +139,22 @@ def announced_in(stdout: str) -> int:
 # -- the readiness line, read whole and in bounded memory --------------------------------------------------
 
 
-def test_scanner_takes_a_line_only_once_its_newline_arrived(tmp_path: Path) -> None:
-    out = tmp_path / "stdout"
-    out.write_bytes(b"starting\nlistening on 127.0.0.1:4")
-    scanner = OutputScanner(out)
+def test_scanner_takes_a_line_only_once_its_newline_arrived() -> None:
+    scanner = OutputScanner()
+    scanner.feed(b"starting\nlistening on 127.0.0.1:4")
     assert scanner.scan() is None
     assert scanner.unfinished() == "listening on 127.0.0.1:4"
-    with out.open("ab") as f:
-        f.write(b"1234\r\n")
+    scanner.feed(b"1234\r\n")
     assert scanner.scan() == "127.0.0.1:41234"
     assert scanner.head == ["starting", "listening on 127.0.0.1:41234"]
 
 
-def test_scanner_skips_an_overlong_line_and_keeps_little_of_it(tmp_path: Path) -> None:
-    out = tmp_path / "stdout"
-    out.write_bytes(b"listening on 127.0.0.1:" + b"1" * (3 * MAX_LINE))
-    scanner = OutputScanner(out)
+def test_scanner_skips_an_overlong_line_and_keeps_little_of_it() -> None:
+    scanner = OutputScanner()
+    scanner.feed(b"listening on 127.0.0.1:" + b"1" * (3 * MAX_LINE))
     assert scanner.scan() is None
     assert len(scanner._partial) <= MAX_LINE
-    with out.open("ab") as f:
-        f.write(b"\nlistening on 127.0.0.1:8080\n")
+    scanner.feed(b"\nlistening on 127.0.0.1:8080\n")
     assert scanner.scan() == "127.0.0.1:8080"
     assert scanner.head[0].endswith("[...]") and len(scanner.head[0]) < 300
 
@@ -177,7 +173,7 @@ def test_a_readiness_line_written_in_two_parts_gives_the_whole_port() -> None:
     starter = threading.Thread(target=start)
     starter.start()
     try:
-        assert poll_until(lambda: target.process is not None and target.process.scanner.offset > 0, 10)
+        assert poll_until(lambda: target.process is not None and target.process.out.total > 0, 10)
         assert target.process is not None
         os.kill(target.process.pid, signal.SIGUSR1)
         starter.join(15)

@@ -363,7 +363,7 @@ def port_refuses(target: Target, options: CheckOptions) -> str:
         raise CheckSkipped(f"the port was not probed: {obs.error or 'the server was not stopped'}")
     if obs.port_after == "accepted":
         lingering = obs.report.lingering if obs.report else ()
-        who = f" (alive in its process group: {', '.join(map(str, lingering))})" if lingering else ""
+        who = f" (still alive: {sysinfo.describe_holders(list(lingering))})" if lingering else ""
         raise ServerFault(
             f"{format_address(obs.address)} still accepts connections after the server exited{who}: "
             "a child process kept the listening socket"
@@ -375,8 +375,8 @@ def port_refuses(target: Target, options: CheckOptions) -> str:
 
 @check(
     "lifecycle.group",
-    "no process of the server's group outlives it",
-    severity=Verdict.WARN,
+    "no process the server started outlives it: its group, its descendants, and whatever left them (setsid, a "
+    "double fork) but carries its token",
     protocols=tuple(PROTOCOLS),
 )
 def group(target: Target, options: CheckOptions) -> str:
@@ -388,12 +388,11 @@ def group(target: Target, options: CheckOptions) -> str:
     if not sysinfo.available():
         raise CheckSkipped("process groups are not observable here (needs /proc)")
     if obs.lingering:
-        pids = ", ".join(map(str, obs.lingering))
-        raise ServerWarning(
-            f"processes of the server's group were still alive {options.grace:g}s after SIGTERM and had to be "
-            f"killed: {pids}"
+        raise ServerFault(
+            f"{len(obs.lingering)} process(es) the server started were still alive {options.grace:g}s after it "
+            f"exited, and had to be killed: {sysinfo.describe_holders(list(obs.lingering))}"
         )
-    return "no process left in the group"
+    return "no process of the server was left"
 
 
 @check(
