@@ -25,9 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from servers import ECHO_SERVERS
-
-from . import corpus, profiles
+from . import corpus, profiles, reference
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .httproot import fixture_root
@@ -39,7 +37,7 @@ from .pytest_items import HarnessCollector, ServerUnderTest, make_target, option
 from .targets import Target, names_placeholder
 from .targets import reference_target as _reference_target
 
-REFERENCE_SERVERS = ECHO_SERVERS
+REFERENCE_SERVERS = reference.echo_servers()
 MODES = ("inprocess", "subprocess")
 
 
@@ -151,8 +149,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for opt in SERVER_OPTIONS:
         setattr(config.option, opt.ini, _value(config, opt))
     config.stash[options_key] = _with_protocol(config, config.stash[options_key])
-    if not config.getoption("hypothesis_profile", None):
-        profiles.load()
+    # the checks run on the harness' own profile; Hypothesis' global default (the user's tests) is left alone
+    profiles.select(config.getoption("hypothesis_profile", None))
     config.addinivalue_line("markers", "harness_check(id): the Socket Harness check a test runs")
     try:
         target = make_target(config)

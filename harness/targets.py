@@ -13,18 +13,23 @@ started. Three kinds:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from . import sysinfo
+from . import fdexec, reference, sysinfo
 from .errors import HarnessError, StartupFailure
 from .net import Address, connect, family_of, format_address, free_port, make_listener
 from .process import ServerProcess, StopReport
 from .protocols import PROTOCOLS
+
+if TYPE_CHECKING:
+    from servers.base import EchoServer
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
 DEFAULT_GRACE = 5.0
@@ -151,11 +156,9 @@ class InProcessTarget(Target):
     def __init__(
         self, server: str, host: str = "127.0.0.1", grace: float = DEFAULT_GRACE, **server_options: object
     ) -> None:
-        from servers import server_class
-
         super().__init__(host)
         try:
-            self.server_cls = server_class(server)
+            self.server_cls: type[EchoServer] = reference.package().server_class(server)
         except KeyError as exc:
             raise HarnessError(str(exc.args[0])) from None
         self.name = f"{server} (in-process)"
@@ -176,11 +179,10 @@ class InProcessTarget(Target):
         return server.address
 
     def stop(self) -> StopReport | None:
-        from servers.base import EchoServer
-
+        base = importlib.import_module(f"{reference.package().__name__}.base")
         server, thread = self.server, self._thread
         self._address = None
-        if not isinstance(server, EchoServer) or thread is None:
+        if not isinstance(server, base.EchoServer) or thread is None:
             return None
         start = time.monotonic()
         try:
@@ -268,7 +270,8 @@ class SubprocessTarget(Target):
             env["PORT"] = str(port)
             argv = [arg.replace("{port}", str(port)) for arg in argv]
             try:
-                cmd = [sys.executable, "-m", "harness.fdexec", str(listener.fileno()), *argv]
+                # run as a script: importing the package first would slow every start
+                cmd = [sys.executable, fdexec.__file__, str(listener.fileno()), *argv]
                 self.process = ServerProcess(cmd, env=env, pass_fds=[listener.fileno()])
             finally:
                 listener.close()
@@ -402,7 +405,7 @@ def reference_command(server: str, options: Mapping[str, object] | None = None) 
     """The command that runs reference server ``server`` on the port in ``{port}`` (0: ephemeral), with
     each of ``options`` as a ``--name value`` option (``max_frame`` is ``--max-frame``)."""
     extra = [item for key, value in (options or {}).items() for item in (f"--{key.replace('_', '-')}", str(value))]
-    return [sys.executable, "-m", f"servers.{server}", "--host", "{host}", "--port", "{port}", *extra]
+    return [sys.executable, "-m", reference.module(server), "--host", "{host}", "--port", "{port}", *extra]
 
 
 def reference_target(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
-from .. import corpus, reproduce
+from .. import corpus, profiles, reproduce
 from ..errors import CheckSkipped, HarnessError, ServerFault, ServerWarning
 from ..protocols import PROTOCOLS
 from ..targets import Target
@@ -160,14 +160,16 @@ def examples_for(check_id: str, options: CheckOptions) -> int:
     weight the check was registered with."""
     if options.examples is not None:
         return max(1, options.examples)
-    profile_examples: int = settings().max_examples
+    profile_examples: int = profiles.current().max_examples
     return max(1, round(profile_examples * REGISTRY[check_id].weight))
 
 
 def check_settings(examples: int, **extra: Any) -> settings:
-    """Hypothesis settings for a check run, on top of the loaded profile: ``examples`` examples, no deadline
-    (network I/O), the blob printed, one bug reported, health checks off, no explain phase."""
+    """Hypothesis settings for a check run, on top of the harness' profile (:func:`profiles.current`, not
+    Hypothesis' global default): ``examples`` examples, no deadline (network I/O), the blob printed, one bug
+    reported, health checks off, no explain phase."""
     return settings(
+        profiles.current(),
         max_examples=examples,
         deadline=None,
         print_blob=True,
