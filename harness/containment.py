@@ -237,6 +237,13 @@ def watchdog() -> _Watchdog | None:
     return dog
 
 
+def watchdog_pids() -> set[int]:
+    """The pid of this harness process' watchdog (empty if it has none)."""
+    with _lock:
+        dog = _state.get("watchdog")
+    return {dog.proc.pid} if isinstance(dog, _Watchdog) and dog.pid == os.getpid() else set()
+
+
 def guard_group(pgid: int) -> None:
     """Tell the watchdog to kill group ``pgid`` if the harness dies."""
     dog = watchdog()

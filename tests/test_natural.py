@@ -68,10 +68,14 @@ NATURALS = {
     ),
     # xinetd's default cps = 50 10: past 50 connections a second (averaged since the first of a window) it
     # closes its listener for 10 s, and then serves again (a rate limit: warn); its listen backlog is 64. On
-    # SIGTERM it lets its internal echo finish the stream in flight (exit 0 about 0.5 s later: drained)
+    # SIGTERM it lets its internal echo finish the stream in flight (exit 0 about 0.5 s later: drained).
+    # It counts connections per second of the wall clock (time()), so a storm slowed by a loaded machine may
+    # stay under 50 in every second and never trip it (1000 cycles at 117/s passed once under 4 busy agents):
+    # both verdicts are true observations, so conn.storm is a timing warning here
     "xinetd internal echo": Natural(
         py("xinetd_echo.py"),
-        warns=frozenset({"conn.storm", BACKLOG}),
+        warns=frozenset({BACKLOG}),
+        timing=frozenset({"conn.storm"}),
         needs=("xinetd",),
     ),
     # inetutils-inetd: listen backlog 10. After any child exits while it waits in select(), it sleeps a whole
