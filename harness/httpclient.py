@@ -62,7 +62,7 @@ class Reply:
             "RST": f"the server reset the connection (RST) after {self.seconds:.1f} s",
             "idle": f"nothing more came, and the connection was still open after {self.seconds:.1f} s",
             "timeout": f"the exchange was still going after {self.seconds:.1f} s",
-            "limit": "far more bytes than expected came back",
+            "limit": f"far more bytes than expected came back ({len(self.raw)} B; the client stopped reading)",
             "complete": f"the response was whole after {self.seconds:.1f} s (the connection was not closed yet)",
         }[self.end]
 
@@ -460,7 +460,8 @@ def parse(raw):
 
 
 def read_response(sock, wait, idle, framed, pause=0.0):
-    """Read until the server closes (or, ``framed``, until a whole response came): (raw, how it ended)."""
+    """Read until the server closes (or, ``framed``, until a whole response came), keeping at most LIMIT bytes
+    (what the expectation's largest file needs, and a margin): (raw, how it ended)."""
     raw, end, start = bytearray(), None, time.monotonic()
     while True:
         if framed and response_end(bytes(raw)) is not None:
@@ -472,8 +473,8 @@ def read_response(sock, wait, idle, framed, pause=0.0):
         if not data:
             return raw, end
         raw += data
-        if len(raw) > 64 << 20:
-            return raw, "far more bytes than expected came back"
+        if len(raw) > LIMIT:
+            return raw, f"far more bytes than expected came back (over {LIMIT} B, and still sending)"
 
 
 def fetch(request, pieces=None, pause=0.0, wait=TIMEOUT, idle=IDLE, after_send=None, framed=False):
@@ -681,6 +682,8 @@ def snippet(
     expect = dict(expect or {})
     stalled, rss, conversation = expect.pop("stalled", None), expect.pop("rss", None), expect.pop("conversation", None)
     lines = [f"REQUEST = {expression or repr(request)}", f"EXPECT = {expect!r}"]
+    limit = reply_limit([expect, stalled, rss, conversation])
+    lines.append(f"LIMIT = {limit}  # the most a response may hold: the largest file expected, and {MARGIN >> 10} KiB")
     if len(pieces) > 1:
         lines.append(f"PIECES, PAUSE = {pieces!r}, {pause:g}  # written PAUSE s apart")
     idle = f", idle={wait:g}" if "answer_within" in expect else ""  # silence is what is judged: wait it out
@@ -738,6 +741,33 @@ def snippet(
         ]
     about = "Replays the failing HTTP request."
     return script(address, about, "\n".join(lines), blocks=blocks, timeout=wait)
+
+
+#: what a response may hold beyond the largest file it may carry (headers, chunk framing), in a reproducer
+MARGIN = 64 * KiB
+#: the most a reproducer keeps of a response that carries no file of a known size (as :func:`fetch`'s default)
+DEFAULT_LIMIT = 4 * MiB
+
+
+def reply_limit(expectation: object) -> int:
+    """The most bytes a reproducer keeps of a response judged by ``expectation``: the largest ``length`` or
+    ``size`` anywhere in it (a file, a range's whole file, a conversation's files) plus :data:`MARGIN`, or
+    :data:`DEFAULT_LIMIT` when it names no size; past it the server is sending more than any correct answer
+    holds."""
+    sizes: list[int] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key in ("length", "size") and isinstance(item, int):
+                    sizes.append(item)
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(expectation)
+    return max(sizes) + MARGIN if sizes else DEFAULT_LIMIT
 
 
 def request_bytes(method: str, url: str, address: Address, extra: Sequence[str] = ()) -> bytes:

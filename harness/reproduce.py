@@ -126,7 +126,9 @@ def mismatch(sent, got, end):
     if n < len(got) and n < len(sent):
         return f"echo differs at byte {{n}} of {{len(sent)}}: sent {{sent[n:n + 8]!r}}, got {{got[n:n + 8]!r}}{{then}}"
     if len(got) > len(sent):
-        return f"{{len(got) - len(sent)}} extra bytes came back after the {{len(sent)}} B echo: {{got[n:n + 16]!r}}"
+        least = "at least " if end and "stopped reading" in end else ""
+        return (f"the server sent {{least}}{{len(got) - len(sent)}} B more than it was sent, from byte {{len(sent)}}: "
+                f"{{got[n:n + 16]!r}}{{then}}")
     return f"only {{len(got)}} of {{len(sent)}} B came back ({{len(sent) - len(got)}} lost){{then}}"
 
 
@@ -160,12 +162,13 @@ ECHO_CLIENT = (
     + """
 
 def exchange(payload, chunks=(65536,), pauses=(0.0,), recv_sizes=(65536,), half_close=True, stall=0.0, sock=None,
-             unbounded=False, close=True):
+             unbounded=False, close=True, expect=None):
     \"\"\"One client as the harness ran it: write ``payload`` in ``chunks`` (after ``pauses``) while reading with
     ``recv_sizes``; with ``stall``, read nothing until writing has been blocked that long; with ``half_close``,
     shutdown(SHUT_WR) after the last write and read until the server closes, else until as many bytes came
-    back as were sent. Returns (what came back, how it ended or None, True if the whole payload was accepted
-    while the client read nothing); with ``unbounded``, it stops at once in that case.\"\"\"
+    back as were expected (``expect``, else as many as were sent). A byte past those expected ends the reading
+    at once (64 B of the excess are kept). Returns (what came back, how it ended or None, True if the whole
+    payload was accepted while the client read nothing); with ``unbounded``, it stops at once in that case.\"\"\"
     sock = sock or connect()
     progress, done, errors = [time.monotonic()], threading.Event(), []
 
@@ -196,13 +199,17 @@ def exchange(payload, chunks=(65536,), pauses=(0.0,), recv_sizes=(65536,), half_
             sock.close()
             return bytearray(), None, True
     got, end, i = bytearray(), None, 0
+    expect = len(payload) if expect is None else expect
     deadline = time.monotonic() + TIMEOUT * 3
-    while half_close or len(got) < len(payload):
+    while half_close or len(got) < expect:
         data, end = receive(sock, recv_sizes[i % len(recv_sizes)], min(IDLE, max(0.01, deadline - time.monotonic())))
         i += 1
         if not data:
             break
-        got += data
+        got += data[:expect + 64 - len(got)]
+        if len(got) > expect:  # more than the oracle expects: the client stops reading at the first excess byte
+            end = "the client stopped reading (the connection was still open)"
+            break
     if close:
         sock.close()
     return got, end, unread

@@ -5,6 +5,11 @@ which recv sizes to use, whether to stall reading until the writer is blocked (b
 to half-close after the last write. :func:`drive` runs any number of them at once in one non-blocking loop,
 so a large payload never deadlocks against a correct server, and every wait is bounded by a deadline.
 The outcome of each connection is an :class:`Exchange`: what came back, how it ended, and when.
+
+What is kept is bounded too: a connection keeps at most the bytes its oracle expects back
+(:attr:`Schedule.expect`, by default the echo of its payload) plus an :data:`EXCESS_SAMPLE` of what came
+beyond them; the first byte past the expected ones ends the exchange at once (:attr:`Exchange.excess_at`), so
+a server that answers with an endless stream costs a bounded amount of memory and time.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from .net import Address, connect, reset, retrying_in
 
 #: pauses apply to the first this-many writes only, so a long chunking stays fast
 MAX_PAUSED_WRITES = 16
+#: bytes kept past what a connection was expected to receive, to show in a report what the excess was
+EXCESS_SAMPLE = 64
+#: the most a client of the harness keeps of one reply that has no natural bound (an unknown banner, a response
+#: whose size nothing announces): beyond it the server is taken to be sending without end
+MAX_RECEIVED = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,10 @@ class Schedule:
     - ``recv_sizes``: sizes asked of successive recv calls (cycled);
     - ``stall_reader``: do not read until writing has been blocked for this many seconds (0: read at once);
     - ``half_close``: ``shutdown(SHUT_WR)`` after the last write, then read until EOF;
-      otherwise read until as many bytes came back as were sent.
+      otherwise read until as many bytes came back as were sent;
+    - ``expect``: the most bytes the oracle expects back on this connection (None: ``len(payload)``, the echo
+      of the payload; a client that only reads the rest of an echo sent earlier says how much that is). One byte
+      more ends the exchange (see :attr:`Exchange.excess_at`).
     """
 
     payload: bytes
@@ -42,6 +55,7 @@ class Schedule:
     recv_sizes: tuple[int, ...] = (65536,)
     stall_reader: float = 0.0
     half_close: bool = True
+    expect: int | None = None
 
     def __post_init__(self) -> None:
         if not self.chunk_sizes or min(self.chunk_sizes) < 1:
@@ -50,11 +64,20 @@ class Schedule:
             raise ValueError(f"recv_sizes must be positive sizes, got {self.recv_sizes!r}")
         if not self.pauses or min(self.pauses) < 0:
             raise ValueError(f"pauses must be >= 0 seconds, got {self.pauses!r}")
+        if self.expect is not None and self.expect < 0:
+            raise ValueError(f"expect must be a number of bytes >= 0, got {self.expect!r}")
+
+    @property
+    def expected(self) -> int:
+        """The most bytes this connection may receive before the server has sent more than it was sent."""
+        return len(self.payload) if self.expect is None else self.expect
 
     def __repr__(self) -> str:
+        expect = "" if self.expect is None else f", expect={self.expect!r}"
         return (
             f"Schedule(<{len(self.payload)} B>, chunk_sizes={self.chunk_sizes!r}, pauses={self.pauses!r}, "
-            f"recv_sizes={self.recv_sizes!r}, stall_reader={self.stall_reader!r}, half_close={self.half_close!r})"
+            f"recv_sizes={self.recv_sizes!r}, stall_reader={self.stall_reader!r}, half_close={self.half_close!r}"
+            f"{expect})"
         )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -81,6 +104,8 @@ class Schedule:
         if self.stall_reader:
             parts.append(f"reader stalled until writes block for {self.stall_reader:g}s")
         parts.append("then shutdown(SHUT_WR)" if self.half_close else "no half-close")
+        if self.expect is not None:
+            parts.append(f"expecting {self.expect} B back")
         return ", ".join(parts)
 
 
@@ -93,6 +118,7 @@ class Exchange:
     """What happened on one connection."""
 
     sent: int = 0  #: bytes the server accepted from us
+    #: what came back: at most the bytes expected (:attr:`Schedule.expected`) and :data:`EXCESS_SAMPLE` more
     received: bytearray = field(default_factory=bytearray)
     eof: bool = False  #: the server closed its side cleanly (FIN)
     reset: bool = False  #: the connection was reset (RST) by the server
@@ -102,9 +128,17 @@ class Exchange:
     first_byte: float | None = None  #: seconds from the first write to the first echoed byte
     stalled_for: float = 0.0  #: seconds the writer was blocked while the reader stalled
     sent_while_stalled: int = 0  #: bytes the server accepted before the stalled reader was released
+    #: the offset of the first byte the server sent past those expected, when it sent more (the exchange ended
+    #: there; :attr:`received` holds a sample of the excess)
+    excess_at: int | None = None
 
     def outcome(self) -> str:
         """How the connection ended, in words."""
+        if self.excess_at is not None:
+            return (
+                f"the server sent more than the {self.excess_at} B expected, so the client stopped reading "
+                f"at byte {self.excess_at} (the connection was still open)"
+            )
         if self.reset:
             return "the server reset the connection (RST)"
         if self.error:
@@ -132,6 +166,7 @@ class _Conn:
         self.write_closed = False
         self.last_progress = start
         self.reading = schedule.stall_reader == 0
+        self.expected = schedule.expected
         self.done = False
         self._next_chunk(start)
 
@@ -181,7 +216,7 @@ class _Conn:
         if not self.reading:  # everything was written while the reader stalled
             self.ex.sent_while_stalled = self.ex.sent
             self.reading = True
-        if not self.schedule.half_close and len(self.ex.received) >= len(self.view):
+        if not self.schedule.half_close and len(self.ex.received) >= self.expected:
             self.done = True
         elif self.schedule.half_close:
             try:
@@ -203,8 +238,13 @@ class _Conn:
             return
         if self.ex.first_byte is None:
             self.ex.first_byte = now - self.start
+        if len(self.ex.received) + len(data) > self.expected:  # more than the oracle expects: stop here
+            self.ex.received += data[: self.expected + EXCESS_SAMPLE - len(self.ex.received)]
+            self.ex.excess_at = self.expected
+            self.done = True
+            return
         self.ex.received += data
-        if not self.schedule.half_close and len(self.ex.received) >= len(self.view) and self.write_closed:
+        if not self.schedule.half_close and len(self.ex.received) >= self.expected and self.write_closed:
             self.done = True
 
     def poll_stall(self, now: float) -> None:
@@ -236,8 +276,10 @@ def drive(
 
     Returns one :class:`Exchange` per socket; sockets are left open (the caller closes or resets them).
     An exchange is complete when its server sent EOF (half-close schedules), or when as many bytes came
-    back as were sent (others), or on a reset or error; anything unfinished at the deadline is marked
-    ``timed_out``. Never blocks past the deadline.
+    back as were expected (others: :attr:`Schedule.expected`), or on a reset or error, or at once when the
+    server sent more than expected (:attr:`Exchange.excess_at`; at most :data:`EXCESS_SAMPLE` bytes of the
+    excess are kept); anything unfinished at the deadline is marked ``timed_out``. Never blocks past the
+    deadline.
     """
     if len(socks) != len(schedules):
         raise ValueError("one schedule per socket")
@@ -330,7 +372,8 @@ def converse(
 ) -> list[Exchange]:
     """Send each message and wait for its whole echo before sending the next (an interactive client).
 
-    Stops at the first message whose echo is incomplete; returns the exchanges made so far.
+    Stops at the first message whose echo is incomplete or longer than the message; returns the exchanges made
+    so far.
     """
     results = []
     deadline = time.monotonic() + timeout
@@ -338,25 +381,64 @@ def converse(
         schedule = Schedule(message, chunk_sizes=(max(1, len(message)),), recv_sizes=(recv_size,), half_close=False)
         ex = drive([sock], [schedule], max(0.0, deadline - time.monotonic()), idle)[0]
         results.append(ex)
-        if ex.timed_out or ex.reset or ex.error or ex.eof or bytes(ex.received) != message:
+        if ex.timed_out or ex.reset or ex.error or ex.eof or ex.excess_at is not None or ex.received != message:
             break
     return results
 
 
 def echo_mismatch(sent: bytes, ex: Exchange) -> str | None:
-    """None if ``ex`` carries exactly the echo of ``sent``, else a one-line explanation of the difference."""
-    got = bytes(ex.received)
+    """None if ``ex`` carries exactly the echo of ``sent``, else a one-line explanation of the difference: the
+    first differing byte, the bytes lost, or the first byte past the echo (a server that sent more than it was
+    sent: :func:`excess_problem`)."""
+    got = ex.received
     if got == sent:
         return None
-    n = next((i for i, (a, b) in enumerate(zip(sent, got, strict=False)) if a != b), min(len(sent), len(got)))
+    n = _first_difference(sent, got)
     if n < len(got) and n < len(sent):
         return (
-            f"echo differs at byte {n} of {len(sent)}: sent {sent[n : n + 8]!r}, got {got[n : n + 8]!r} "
+            f"echo differs at byte {n} of {len(sent)}: sent {sent[n : n + 8]!r}, got {bytes(got[n : n + 8])!r} "
             f"({len(got)} B came back; {ex.outcome()})"
         )
     if len(got) > len(sent):
-        return f"{len(got) - len(sent)} extra bytes came back after the {len(sent)} B echo: {got[n : n + 16]!r}"
+        return excess_problem(len(sent), ex)
     return f"only {len(got)} of {len(sent)} B came back ({len(sent) - len(got)} lost); {ex.outcome()}"
 
 
-__all__ = ["Exchange", "Schedule", "converse", "drive", "echo_mismatch", "exchange", "reset"]
+def excess_problem(expected: int, ex: Exchange) -> str:
+    """The failure of a server that sent more than the ``expected`` bytes it was sent (``ex.received`` holds
+    them and more): how many more came (at least, when the client stopped reading at the first excess byte),
+    from which byte, and a sample of them."""
+    extra = len(ex.received) - expected
+    sample = bytes(ex.received[expected : expected + 16])
+    if ex.excess_at is None:
+        return f"the server sent {extra} B more than it was sent, from byte {expected}: {sample!r}; {ex.outcome()}"
+    return (
+        f"the server sent at least {extra} B more than it was sent, from byte {expected}: {sample!r}... (the client "
+        "stopped reading at the first excess byte: an echo is never longer than what was sent)"
+    )
+
+
+def _first_difference(a: bytes | bytearray, b: bytes | bytearray) -> int:
+    """The offset of the first byte where ``a`` and ``b`` differ (the shorter length if one is a prefix of the
+    other), compared 64 KiB at a time: a long echo costs no per-byte Python loop and no copy of itself."""
+    end = min(len(a), len(b))
+    step = 64 * 1024
+    for start in range(0, end, step):
+        stop = min(end, start + step)
+        if a[start:stop] != b[start:stop]:
+            return next(i for i in range(start, stop) if a[i] != b[i])
+    return end
+
+
+__all__ = [
+    "EXCESS_SAMPLE",
+    "MAX_RECEIVED",
+    "Exchange",
+    "Schedule",
+    "converse",
+    "drive",
+    "echo_mismatch",
+    "excess_problem",
+    "exchange",
+    "reset",
+]

@@ -33,7 +33,8 @@ def test_echo_mismatch_explains_the_difference() -> None:
     assert "differs at byte 1" in (echo_mismatch(b"abc", Exchange(received=bytearray(b"aXc"))) or "")
     lost = echo_mismatch(b"abcdef", Exchange(received=bytearray(b"abc"), eof=True)) or ""
     assert "only 3 of 6 B came back (3 lost)" in lost and "FIN" in lost
-    assert "2 extra bytes" in (echo_mismatch(b"ab", Exchange(received=bytearray(b"abcd"))) or "")
+    extra = echo_mismatch(b"ab", Exchange(received=bytearray(b"abcd"))) or ""
+    assert "the server sent 2 B more than it was sent, from byte 2: b'cd'" in extra
     assert "RST" in (echo_mismatch(b"ab", Exchange(reset=True)) or "")
 
 

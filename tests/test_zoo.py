@@ -38,6 +38,7 @@ BROKEN = {
     "no_half_close": (broken("no_half_close"), "echo.half-close", "fail", "instead of FIN"),
     "rst_on_close": (broken("rst_on_close"), "echo.half-close", "fail", "RST"),
     "drops_pending_on_eof": (broken("drops_pending_on_eof"), "echo.half-close", "fail", "lost"),
+    "endless_echo": (broken("endless_echo"), "echo.half-close", "fail", "more than it was sent, from byte"),
     "closes_after_8mib": (broken("closes_after_8mib"), "echo.large", "fail", "lost"),
     "unbounded_buffer": (broken("unbounded_buffer"), "echo.backpressure", "fail", "buffering is unbounded"),
     "shared_buffer": (broken("shared_buffer"), "conn.concurrency", "fail", "client"),

@@ -156,7 +156,8 @@ def _messages_that_arrive_together(target: Target, options: CheckOptions) -> Non
         with target.frozen():
             for sock, message in zip(socks, messages, strict=True):
                 sock.sendall(message)
-        results = drive(socks, [Schedule(b"")] * count, options.timeout, options.idle * 2)
+        # half-close, and read each message's echo (not a byte more) until FIN
+        results = drive(socks, [Schedule(b"", expect=len(m)) for m in messages], options.timeout, options.idle * 2)
     finally:
         for sock in socks:
             sock.close()
@@ -238,7 +239,9 @@ def reset_midstream(target: Target, options: CheckOptions) -> str:
         bystander.sendall(first)
         reset(victim)
         second = b"bystander, after the reset\n" * 10
-        ex = drive([bystander], [Schedule(second, half_close=True)], options.timeout, options.idle * 2)[0]
+        # the echo of both messages, the first sent before the reset
+        again = Schedule(second, half_close=True, expect=len(first + second))
+        ex = drive([bystander], [again], options.timeout, options.idle * 2)[0]
         got = bytes(ex.received)
         if got != first + second or not ex.eof:
             raise ServerFault(

@@ -63,16 +63,19 @@ def _run_long(target: Target, options: CheckOptions, spec: PayloadSpec, schedule
     sock = connect(target.address, options.timeout)
     try:
         ex = drive([sock], [schedule], timeout, options.idle)[0]
-        got = bytes(ex.received)
+        got = ex.received
         if not (ex.timed_out and ex.elapsed >= timeout * 0.99 and got and schedule.payload.startswith(got)):
             sock.close()
             return _judged(target, spec, schedule, ex), ""
-        tail = drive([sock], [Schedule(b"", half_close=True)], timeout, options.idle)[0]
+        # the rest of the echo of what the server accepted, and not a byte more
+        tail = drive([sock], [Schedule(b"", half_close=True, expect=ex.sent - len(got))], timeout, options.idle)[0]
     finally:
         sock.close()
+    got += tail.received
     whole = dataclasses.replace(  # the stream's exchange, ended as its tail ended
         ex,
-        received=bytearray(got + tail.received),
+        received=got,
+        excess_at=None if tail.excess_at is None else ex.sent,
         eof=tail.eof,
         reset=tail.reset,
         timed_out=tail.timed_out,

@@ -21,7 +21,7 @@ from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
 from ..targets import Target
 from ..waiting import poll_until
-from ..wire import Exchange, Schedule, converse, drive, exchange
+from ..wire import Exchange, Schedule, converse, drive, excess_problem, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 HEADER_SIZE = 10
@@ -63,6 +63,8 @@ def frames_problem(sent: list[bytes], ex: Exchange, *, want_eof: bool = True) ->
                 (i for i, (a, b) in enumerate(zip(body, back, strict=False)) if a != b), min(len(body), len(back))
             )
             return f"frame {n} ({len(body)} B) came back as {len(back)} B differing at byte {first}"
+    if ex.excess_at is not None:  # more than the frames sent: the client stopped reading there
+        return excess_problem(ex.excess_at, ex)
     if len(got) > len(sent):
         return f"{len(got) - len(sent)} extra frames came back after the {len(sent)} sent"
     if rest is not None:

@@ -22,10 +22,11 @@ from ..net import Address, connect
 from ..strategies import recv_sizes
 from ..targets import Target
 from ..waiting import poll_until
+from ..wire import MAX_RECEIVED
 from .base import CheckOptions, check, examples_for, falsify
 
 GREETING = ("greeting",)
-MAX_BANNER = 64 * 1024 * 1024  #: a learned banner longer than this is a server that never stops sending
+MAX_BANNER = MAX_RECEIVED  #: a learned banner longer than this (64 MiB) is a server that never stops sending
 CLIENT_CHATTER = b"hello server\r\n" * 4681  #: about 64 KiB a client sends before reading
 TALKERS = 8  #: clients at once in greeting.client-talks
 

@@ -36,6 +36,7 @@ from ..errors import ServerFault
 from ..net import Address, connect
 from ..targets import Target
 from ..waiting import poll_until
+from ..wire import EXCESS_SAMPLE
 from .base import CheckOptions, check, check_settings, examples_for, hypothesis_blob
 
 Step = tuple[Any, ...]
@@ -59,6 +60,9 @@ class Conn:
     outbox: bytearray = field(default_factory=bytearray)
     half_closed: bool = False
     ended: str | None = None  #: how the server ended it, if it did: "FIN" or "RST"
+    #: the offset of the first byte the server sent past everything it was sent, if it did (then reading stops,
+    #: :data:`~harness.wire.EXCESS_SAMPLE` bytes of the excess kept)
+    excess_at: int | None = None
 
     def pump(self, read: bool) -> bool:
         """Send what the socket takes, and (if ``read``) receive what is there, without blocking.
@@ -79,7 +83,11 @@ class Conn:
         return moved
 
     def receive(self, size: int) -> bool:
-        """One non-blocking recv of up to ``size`` bytes; records FIN or RST. True if bytes arrived."""
+        """One non-blocking recv of up to ``size`` bytes; records FIN or RST. True if bytes arrived. Once the
+        server has sent more than it was sent (an echo never is), nothing more is read: ``received`` keeps the
+        bytes sent and :data:`~harness.wire.EXCESS_SAMPLE` more, and ``excess_at`` says where the excess began."""
+        if self.excess_at is not None:
+            return False
         try:
             data = self.sock.recv(size)
         except BlockingIOError:
@@ -90,6 +98,9 @@ class Conn:
         if not data:
             self.ended = "FIN"
             return False
+        if len(self.received) + len(data) > len(self.sent):
+            self.excess_at = len(self.sent)
+            data = data[: len(self.sent) + EXCESS_SAMPLE - len(self.received)]
         self.received += data
         return True
 
@@ -221,7 +232,9 @@ def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[Rule
             except OSError:
                 conn.ended = conn.ended or "RST"
             conn.half_closed = True
-            self._flow(options.idle * 2, until=lambda: conn.ended is not None)
+            self._flow(options.idle * 2, until=lambda: conn.ended is not None or conn.excess_at is not None)
+            if conn.excess_at is not None:
+                self._fail(f"{conn.name}: after shutdown(SHUT_WR), {_excess(conn)}")
             if conn.received != conn.sent or conn.ended != "FIN":
                 how = {None: "no EOF", "RST": "a reset", "FIN": "FIN"}[conn.ended]
                 self._fail(
@@ -268,8 +281,10 @@ def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[Rule
             if gate.closed:
                 return
             for c in self.conns:
-                if bytes(c.received) != bytes(c.sent[: len(c.received)]):
-                    n = next(i for i, (a, b) in enumerate(zip(c.received, c.sent, strict=False)) if a != b)
+                if c.received != c.sent[: len(c.received)]:
+                    n = next((i for i, (a, b) in enumerate(zip(c.received, c.sent, strict=False)) if a != b), None)
+                    if n is None:  # all it sent came back, and more
+                        self._fail(f"{c.name}: {_excess(c)}")
                     self._fail(f"{c.name}: echo differs from what was sent at byte {n}")
                 if c.ended is not None:
                     self._fail(
@@ -305,6 +320,15 @@ def machine_for(target: Target, options: CheckOptions, gate: _Gate) -> type[Rule
                 gate.settle_by_descriptors = False
 
     return ConnectionsMachine
+
+
+def _excess(conn: Conn) -> str:
+    """What a connection whose server sent more than it was sent received past the echo."""
+    sample = bytes(conn.received[len(conn.sent) : len(conn.sent) + 16])
+    return (
+        f"the server sent at least {len(conn.received) - len(conn.sent)} B more than it was sent, from byte "
+        f"{len(conn.sent)}: {sample!r}... (an echo is never longer than what was sent)"
+    )
 
 
 #: typed here, since older Hypothesis releases leave this function unannotated
@@ -374,7 +398,9 @@ class Conn:
     def read(self):
         try:
             while data := self.sock.recv(65536):
-                self.got += data
+                self.got += data[:len(self.sent) + 64 - len(self.got)]
+                if len(self.got) > len(self.sent):  # more than it was sent: judged by check(), nothing more is read
+                    return
             if not self.stopping:
                 self.end = self.end or "FIN"
         except OSError:
@@ -391,6 +417,15 @@ class Conn:
             pass
         self.reader.join(1.0)
         (abort if reset else socket.socket.close)(self.sock)
+
+    def excess(self):
+        \"\"\"What came past everything this connection sent, when all of it came back and more (else None).\"\"\"
+        got = bytes(self.got)
+        if len(got) <= len(self.sent) or not got.startswith(self.sent):
+            return None
+        return (f"the server sent at least {len(got) - len(self.sent)} B more than it was sent, from byte "
+                f"{len(self.sent)}: {got[len(self.sent):len(self.sent) + 16]!r}... (an echo is never longer than what "
+                "was sent)")
 
 
 class Replay:
@@ -418,6 +453,8 @@ class Replay:
     def check(self):
         for c in self.conns.values():
             got = bytes(c.got)
+            if c.excess():
+                return f"{c.name}: {c.excess()}"
             if got != c.sent[:len(got)]:
                 n = next((i for i, (a, b) in enumerate(zip(got, c.sent)) if a != b), len(c.sent))
                 return f"{c.name}: echo differs from what was sent at byte {n} ({len(got)} B back, {len(c.sent)} sent)"
@@ -460,9 +497,11 @@ class Replay:
             c.sock.shutdown(socket.SHUT_WR)
         except OSError:
             c.end = c.end or "RST"
-        self.wait(IDLE * 2, lambda: c.end is not None)
+        self.wait(IDLE * 2, lambda: c.end is not None or len(c.got) > len(c.sent))
         del self.conns[name]
         c.close()
+        if c.excess():
+            return f"{name}: after shutdown(SHUT_WR), {c.excess()}"
         if c.got != c.sent or c.end != "FIN":
             how = {None: "no EOF", "RST": "a reset", "FIN": "FIN"}[c.end]
             return (f"{name}: after shutdown(SHUT_WR), {len(c.got)} of {len(c.sent)} B came back, then {how} "

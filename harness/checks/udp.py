@@ -43,6 +43,8 @@ RECV_SIZE = 65535
 CLIENT_BUFFER = 4 << 20
 #: tries per datagram before it is judged lost (with 10 % random loss, one in a million datagrams is misjudged)
 TRIES = 6
+#: datagrams read from one client socket at a time: a server that sends without end cannot keep a read going
+COLLECT_BATCH = 256
 #: client sockets a check keeps open (the oldest is closed when a new one is needed)
 KEEP_SOCKETS = 64
 #: the most clients of one burst in udp.clients (whatever ``options.connections`` says): fewer than KEEP_SOCKETS
@@ -314,8 +316,12 @@ def _send(sock: socket.socket, payload: bytes, server: Address, timeout: float) 
 
 
 def _collect(sock: socket.socket, client: int, owner: dict[bytes, int], outcome: Outcome) -> None:
-    """Read every datagram queued on ``sock`` (client number ``client``) and classify it in ``outcome``."""
-    while True:
+    """Read the datagrams queued on ``sock`` (client number ``client``), at most :data:`COLLECT_BATCH` of them,
+    and classify them in ``outcome``; stop at the first that no correct server sends (what is kept of a server
+    that floods its clients is bounded: it is judged at its first wrong datagram)."""
+    for _ in range(COLLECT_BATCH):
+        if outcome.wrong:
+            return
         try:
             data, source = sock.recvfrom(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -376,7 +382,9 @@ def exchange_datagrams(sends, pause=()):
     sent, received, wrong = [0] * len(sends), [0] * len(sends), []
 
     def collect(n):
-        while True:
+        for _ in range(256):  # at most this many at a time, and none once something wrong came
+            if wrong:
+                return
             try:
                 data, source = socks[n].recvfrom(65535)
             except OSError:  # nothing more queued, or an ICMP error: unanswered
