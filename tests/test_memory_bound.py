@@ -217,3 +217,12 @@ def test_expect_is_a_number_of_bytes() -> None:
     with pytest.raises(ValueError, match="expect"):
         Schedule(b"x", expect=-1)
     assert Schedule(b"abc").expected == 3 and Schedule(b"", expect=7).expected == 7
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the harness' memory from /proc")
+def test_a_server_flooding_stdout_and_stderr_costs_bounded_memory(tmp_path: Path) -> None:
+    """tests/hostile/floods_output.py writes to both streams as fast as its pipes take it, the whole run long."""
+    flood = [PY, str(Path(__file__).parent / "hostile" / "floods_output.py"), "{port}"]
+    run = run_measured(["--only", "echo.fidelity", "--only", "echo.half-close", "--", *flood], tmp_path)
+    assert_bounded(run)
+    assert run.status == 0, run.stdout
