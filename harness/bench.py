@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from . import cbuild, sysinfo
+from . import cbuild, sysinfo, validate
 from .anchors import ANCHORS
 from .errors import HarnessError
 from .loadgen import generate
@@ -66,6 +66,10 @@ def cpu_split() -> tuple[set[int], set[int]]:
     return {allowed[0]}, set(allowed[1:]) or {allowed[0]}
 
 
+#: the load clients ``--client`` chooses from
+CLIENTS = ("auto", "c", "python")
+
+
 @dataclass(frozen=True)
 class Shape:
     """The load of every run: ``connections`` in ping-pong with ``size``-byte messages, ``warmup`` seconds
@@ -78,6 +82,17 @@ class Shape:
     processes: int = 1
     client: str = "auto"
     cycles: bool = False  #: each connection slot repeats connect, echo, close (a round trip is a cycle)
+
+    def __post_init__(self) -> None:
+        """Every number inside the rule of its command-line option (:mod:`harness.validate`), else
+        :class:`~harness.validate.BadValue` naming the field; an unknown ``client`` too."""
+        validate.whole("connections", self.connections, validate.CONNECTIONS)
+        validate.whole("size", self.size, validate.MESSAGE_BYTES)
+        validate.real("duration", self.duration, validate.SECONDS)
+        validate.real("warmup", self.warmup, validate.SECONDS_OR_ZERO)
+        validate.whole("processes", self.processes, validate.PROCESSES)
+        if self.client not in CLIENTS:
+            raise validate.BadValue(f"client: must be one of {', '.join(CLIENTS)}, got {self.client!r}")
 
 
 def measure(make: Callable[[], Target], name: str, shape: Shape) -> Measurement:
@@ -181,6 +196,7 @@ def run_bench(
 ) -> tuple[list[Measurement], list[Comparison]]:
     """Measure every server (and every baseline) ``pairs`` times, alternating, each run on a fresh start.
     Returns every measurement and, for the first server, its comparison with each baseline."""
+    validate.whole("pairs", pairs, validate.PAIRS)
     everyone = list(servers) + [(b, lambda b=b: anchor_target(b)) for b in baselines]
     runs: dict[str, list[Measurement]] = {name: [] for name, _ in everyone}
     measurements = []

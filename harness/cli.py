@@ -4,7 +4,9 @@
 :mod:`harness.protocols`) and with it the check catalogue and the reference servers checked by default.
 
 Exit status: 0 when every required check passes, 1 when the server failed a check (or crashed, never
-became ready, hung on shutdown), 2 for misuse of the harness (bad option, command not found).
+became ready, hung on shutdown), 2 for misuse of the harness (bad option or value, command not found or not
+executable), 3 when the harness itself could not judge a check (an ``error`` verdict, and no check failed),
+130 on SIGINT and 143 on SIGTERM (the servers are stopped first), whenever the signal arrives.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import shutil
 import signal
 import sys
 import time
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import bench, corpus, process, profiles, reports, reproduce
+from . import bench, corpus, process, profiles, reports, reproduce, validate
 from .checks import Check, CheckOptions, CheckResult, Verdict, catalogue
 from .errors import HarnessError, ServerFault
 from .httproot import fixture_root
@@ -51,7 +52,9 @@ examples:
 
 In COMMAND, {port} and {host} are replaced, and PORT and HOST are set in its environment. Without {port},
 --port or --listen-fd, the server must print 'listening on HOST:PORT' once it is ready.
-exit status: 0 all required checks pass, 1 the server failed a check, 2 the harness was misused.
+exit status: 0 all required checks pass, 1 the server failed a check, 2 the harness was misused (a bad option
+or value, a command that is not found or not executable), 3 a harness error (an 'error' verdict, no check
+failed), 130 on SIGINT, 143 on SIGTERM.
 """
 
 
@@ -65,7 +68,12 @@ class UsageError(HarnessError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise UsageError(message.removeprefix("argument "))
+
+
+#: the number rule of each numeric option of ``check`` and ``bench`` (:mod:`harness.validate`)
+SECONDS = validate.option_type(validate.SECONDS)
+SECONDS_OR_ZERO = validate.option_type(validate.SECONDS_OR_ZERO)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = chk.add_argument_group("where the server is")
     how = where.add_mutually_exclusive_group()
-    how.add_argument("--port", type=int, metavar="N", help="the server listens on port N by itself")
+    how.add_argument(
+        "--port", type=validate.option_type(validate.PORT), metavar="N", help="the server listens on port N by itself"
+    )
     how.add_argument("--connect", metavar="HOST:PORT", help="check a server that is already running")
     how.add_argument("--listen-fd", action="store_true", help="hand the server a listening socket as fd 3")
     where.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="loopback address to use")
@@ -102,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument(
         "--max-frame",
-        type=int,
+        type=validate.option_type(validate.MAX_FRAME),
         metavar="N",
-        help="framed: the largest body the server accepts (default 1048576); a larger one must close the connection",
+        help="framed: the largest body the server accepts, 0 to 9999999999 (default 1048576); a larger one must "
+        "close the connection",
     )
     banner = what.add_mutually_exclusive_group()
     banner.add_argument("--banner", metavar="TEXT", help="greeting: the banner every client must get (UTF-8)")
@@ -112,15 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     behaviour = chk.add_argument_group("what to expect")
     behaviour.add_argument("--sequential", action="store_true", help="the server serves one client at a time")
     behaviour.add_argument("--strict", action="store_true", help="warnings fail too")
-    behaviour.add_argument("--grace", type=float, default=5.0, help="seconds to exit after SIGTERM (default 5)")
-    behaviour.add_argument("--timeout", type=float, default=10.0, help="bound on one exchange (default 10 s)")
+    behaviour.add_argument("--grace", type=SECONDS, default=5.0, help="seconds to exit after SIGTERM (default 5)")
+    behaviour.add_argument("--timeout", type=SECONDS, default=10.0, help="bound on one exchange (default 10 s)")
     behaviour.add_argument(
-        "--idle", type=float, default=2.0, help="no byte moving for this long means a hang (default 2 s)"
+        "--idle", type=SECONDS, default=2.0, help="no byte moving for this long means a hang (default 2 s)"
     )
-    behaviour.add_argument("--startup-timeout", type=float, default=10.0, help="seconds to become ready (default 10)")
-    behaviour.add_argument("--examples", type=int, help="Hypothesis examples per property (default: profile)")
+    behaviour.add_argument("--startup-timeout", type=SECONDS, default=10.0, help="seconds to become ready (default 10)")
     behaviour.add_argument(
-        "--shrink-seconds", type=float, default=10.0, help="time to shrink a failure to its minimum (default 10)"
+        "--examples",
+        type=validate.option_type(validate.EXAMPLES),
+        help="Hypothesis examples per property, 1 to 1000000 (default: profile)",
+    )
+    behaviour.add_argument(
+        "--shrink-seconds", type=SECONDS, default=10.0, help="time to shrink a failure to its minimum (default 10)"
     )
     behaviour.add_argument(
         "--profile", choices=profiles.PROFILES, help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or ci)"
@@ -129,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--faults",
         metavar="SPEC",
         help="run the checks (all but lifecycle) through the fault proxy, e.g. 'segments=1/7,gaps=0.05,latency=0.01,"
-        "rate=1000000' (keys: segments, gaps, latency, rate, cut=close|reset|vanish@N)",
+        "rate=1000000' (keys: segments, gaps, latency, rate, cut=close|reset|vanish@N); the longest gap plus twice "
+        "the latency must stay under --idle",
     )
     behaviour.add_argument(
         "--database",
@@ -166,6 +182,8 @@ examples:
 
 Each run starts the server fresh and pins it to the first CPU, the load to the others. With --baseline the
 server under test and the baselines are measured in turn, --pairs times, and median ratios are printed.
+exit status: 0 every run measured, 1 a server did not start or completed no round trip, 2 the harness was
+misused (a bad option or value), 130 on SIGINT, 143 on SIGTERM.
 """
 
 
@@ -177,20 +195,41 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         epilog=BENCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cmd.add_argument("--connections", type=int, default=50, help="concurrent connections, 1 to 10000 (default 50)")
-    cmd.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
-    cmd.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default 3)")
-    cmd.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
-    cmd.add_argument("--processes", type=int, help="load worker processes (default: one per client CPU)")
+    cmd.add_argument(
+        "--connections",
+        type=validate.option_type(validate.CONNECTIONS),
+        default=50,
+        help="concurrent connections, 1 to 10000 (default 50)",
+    )
+    cmd.add_argument(
+        "--size",
+        type=validate.option_type(validate.MESSAGE_BYTES),
+        default=1024,
+        help="message size in bytes, 1 to 16777216 (default 1024)",
+    )
+    cmd.add_argument("--duration", type=SECONDS, default=3.0, help="measured seconds per run (default 3)")
+    cmd.add_argument(
+        "--warmup", type=SECONDS_OR_ZERO, default=1.0, help="unmeasured seconds before each run (default 1)"
+    )
+    cmd.add_argument(
+        "--processes",
+        type=validate.option_type(validate.PROCESSES),
+        help="load worker processes, 1 to 256 (default: one per client CPU)",
+    )
     cmd.add_argument(
         "--cycles",
         action="store_true",
         help="each connection repeats connect, echo, close: measures cycles/s and 1-second SYN-retry stalls",
     )
-    cmd.add_argument("--pairs", type=int, default=5, help="runs of each server, alternating (default 5)")
+    cmd.add_argument(
+        "--pairs",
+        type=validate.option_type(validate.PAIRS),
+        default=5,
+        help="runs of each server, alternating, 1 to 1000 (default 5)",
+    )
     cmd.add_argument(
         "--client",
-        choices=("auto", "c", "python"),
+        choices=bench.CLIENTS,
         default="auto",
         help="load workers: the C one (built once with cc; auto: when a compiler is there) or Python",
     )
@@ -202,13 +241,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run_bench(args: argparse.Namespace) -> int:
     """``python -m harness bench``: measure, print, write JSON; the exit status."""
-    if not 1 <= args.connections <= 10000:
-        raise UsageError(f"--connections must be between 1 and 10000, got {args.connections}")
-    if args.size < 1 or args.pairs < 1 or (args.processes is not None and args.processes < 1):
-        raise UsageError("--size, --pairs and --processes must be at least 1")
-    _positive("--duration", args.duration)
-    if args.warmup < 0:
-        raise UsageError(f"--warmup must be >= 0, got {args.warmup:g}")
     if args.cycles and args.client == "python":
         raise UsageError("--cycles needs the C load client (--client c or auto)")
     baselines = [b.strip() for b in (args.baseline or "").split(",") if b.strip()]
@@ -225,7 +257,7 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         servers = bench.default_servers()
     server_cpus, client_cpus = bench.cpu_split()
-    processes = args.processes or len(client_cpus)
+    processes = args.processes or min(len(client_cpus), int(validate.PROCESSES.high))
     print(f"{args.connections} connections, {args.size} B messages, {args.warmup:g}s warm-up + {args.duration:g}s, "
           f"{processes} load process(es) ({args.client} client); server on CPU {sorted(server_cpus)}",
           flush=True)  # fmt: skip
@@ -253,11 +285,6 @@ def run_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{name} must be positive, got {value:g}")
-
-
 def _server_command(args: argparse.Namespace) -> list[str]:
     """The COMMAND after ``--`` (empty when none was given)."""
     command = list(args.server_command)
@@ -265,9 +292,9 @@ def _server_command(args: argparse.Namespace) -> list[str]:
 
 
 def _require_program(command: list[str]) -> None:
-    """:class:`UsageError` unless ``command[0]`` is on PATH or a file."""
-    if shutil.which(command[0]) is None and not os.path.isfile(command[0]):
-        raise UsageError(f"command not found: {command[0]}")
+    """:class:`~harness.validate.BadValue` (exit 2) unless ``command[0]`` can be executed
+    (:func:`harness.validate.program`)."""
+    validate.program(command[0])
 
 
 def make_targets(args: argparse.Namespace, options: CheckOptions) -> list[Target]:
@@ -289,8 +316,6 @@ def make_targets(args: argparse.Namespace, options: CheckOptions) -> list[Target
             for name in protocol(args.protocol).servers
         ]
     _require_program(command)
-    if args.port is not None and not 0 < args.port < 65536:
-        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     port: int | None = args.port if args.port is not None else (None if names_port(command) or args.listen_fd else 0)
     placeholders = {"root": options.root} if options.root is not None else None
     return [
@@ -339,8 +364,6 @@ def protocol_options(args: argparse.Namespace) -> dict[str, object]:
             raise UsageError(f"--root {args.root}: no such directory")
         fields["root"] = os.path.abspath(args.root)
     if args.max_frame is not None:
-        if args.max_frame < 0:
-            raise UsageError(f"--max-frame must be >= 0, got {args.max_frame}")
         fields["max_frame"] = args.max_frame
     if args.banner is not None:
         fields["banner"] = args.banner.encode()
@@ -418,14 +441,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print_catalogue(args.protocol)
         return 0
-    for name in ("grace", "timeout", "idle", "startup_timeout", "shrink_seconds"):
-        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    if args.examples is not None and args.examples < 1:
-        raise UsageError(f"--examples must be at least 1, got {args.examples}")
     try:
         faults = lossless_faults("--faults", args.faults) if args.faults is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if faults is not None:
+        validate.faults_fit_idle("--faults", faults.gaps, faults.latency, args.idle, "--idle")
+    if args.database is not None:
+        validate.database("--database", args.database)
     fields = protocol_options(args)
     command = _server_command(args)
     if args.protocol == "http-file" and command and args.root is None and not names_placeholder(command, "root"):
@@ -479,30 +502,60 @@ def _check_all(
     print(", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no checks ran")
     meta = f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')} · Hypothesis profile {profile} · python -m harness check"
     reports.write_all(results, json_path=args.json, junit_path=args.junitxml, html_path=args.html, meta=meta)
-    return 1 if any(r.failed(args.strict) for r in results) else 0
+    return exit_status(results, args.strict)
+
+
+def exit_status(results: Sequence[TargetReport], strict: bool = False) -> int:
+    """1 when a server failed a check (or warned, when ``strict``), else 3 when the harness could not judge one
+    (an ``error`` verdict), else 0. A failure wins over an error: that server is broken whatever the rest says."""
+    bad = {Verdict.FAIL} | ({Verdict.WARN} if strict else set())
+    verdicts = {r.verdict for report in results for r in report.results}
+    if verdicts & bad:
+        return 1
+    return 3 if Verdict.ERROR in verdicts else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: :func:`run` with misuse mapped to exit 2 and SIGTERM/Ctrl-C to a clean teardown."""
+    """Entry point: :func:`run` with misuse mapped to exit 2 (one line on stderr) and SIGINT/SIGTERM to a clean
+    teardown, then 130/143.
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
+    Only the first signal interrupts: one arriving while the servers are being stopped, or after the run is
+    over, is not raised, so the teardown completes and the status is 128 + the first signal. Called with
+    ``argv`` (in-process), the previous handlers are restored on return; as the program (``argv`` None) ours
+    stay, so that a signal during the interpreter's exit cannot turn into a traceback."""
+    caught: list[int] = []
+    done = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if caught or done:  # already stopping, or finished: let the teardown (or the exit) complete
+            return
+        caught.append(signum)
         if process.spawning():  # raising inside Popen would lose the server being started
             process.interrupt_after_spawn()
             return
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return run(argv)
-    except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, UsageError):
-            print("usage: python -m harness check [OPTIONS] [-- COMMAND [ARG...]]  (see --help)", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: servers stopped", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader of our output went away (``| head``): stop quietly, servers stopped
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        try:
+            status = run(argv)
+        except HarnessError as exc:
+            hint = " (see --help)" if isinstance(exc, UsageError | validate.BadValue) else ""
+            print(f"error: {exc}{hint}", file=sys.stderr)
+            status = 2
+        except BrokenPipeError:  # the reader of our output went away (``| head``): stop quietly, servers stopped
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            status = 1
+    except KeyboardInterrupt:  # raised once at most (see on_signal), wherever it landed
+        signum = caught[0] if caught else signal.SIGINT
+        with contextlib.suppress(OSError):
+            print(f"interrupted ({signal.Signals(signum).name}): servers stopped", file=sys.stderr)
+        status = 128 + signum
+    finally:
+        done = True
+    if caught:  # a signal that arrived as the run ended, after its last chance to raise
+        status = 128 + caught[0]
+    if argv is not None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status

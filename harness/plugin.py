@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import corpus, profiles, reference
+from . import corpus, profiles, reference, validate
 from .checks import REGISTRY, CheckOptions, CheckResult, run_check
 from .errors import HarnessError
 from .httproot import fixture_root
-from .net import Address
+from .net import LOOPBACK_HOSTS, Address
 from .net import refused_address as _refused_address
 from .protocols import PROTOCOLS
 from .proxy import Faults, lossless_faults
@@ -94,6 +94,15 @@ SERVER_OPTIONS = (
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: the rule of each numeric option (:mod:`harness.validate`)
+_RULES = {
+    "harness-timeout": validate.SECONDS,
+    "harness-idle": validate.SECONDS,
+    "harness-grace": validate.SECONDS,
+    "harness-shrink-seconds": validate.SECONDS,
+    "harness-storm": validate.CYCLES,
+    "server-max-frame": validate.MAX_FRAME,
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -110,11 +119,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _value(config: pytest.Config, opt: _Option) -> object:
     """The option's value from the command line, else the ini file, else the environment, else its default;
-    a bad value is a usage error that names where it came from."""
+    a bad value (a number that is not finite or not in its range, :mod:`harness.validate`) is a one-line usage
+    error that names where it came from."""
     for source, raw in (
         (opt.flag, config.getoption(opt.ini)),
-        (f"ini {opt.ini}", config.getini(opt.ini)),
-        (f"env {opt.env}", os.environ.get(opt.env)),
+        (f"ini key {opt.ini}", config.getini(opt.ini)),
+        (f"environment variable {opt.env}", os.environ.get(opt.env)),
     ):
         if raw is None or (raw == "" and opt.kind is not bool):
             continue
@@ -124,15 +134,19 @@ def _value(config: pytest.Config, opt: _Option) -> object:
             if str(raw).lower() in _TRUE | _FALSE:
                 return str(raw).lower() in _TRUE
             raise pytest.UsageError(f"{source}: expected true or false, got {raw!r}")
-        if opt.kind is str:
-            return str(raw)
         try:
-            value = opt.kind(raw)
-        except ValueError:
-            raise pytest.UsageError(f"{source}: expected a {opt.kind.__name__}, got {raw!r}") from None
-        if value <= 0:
-            raise pytest.UsageError(f"{source}: must be positive, got {raw!r}")
-        return value
+            if opt.name == "harness-database":  # a path is relative to the project, wherever pytest runs
+                return validate.database(source, str(raw) if "://" in str(raw) else str(config.rootpath / str(raw)))
+            if opt.name == "server-cmd":
+                validate.command_line(source, str(raw))
+            if opt.name == "server-host" and raw not in LOOPBACK_HOSTS:
+                raise validate.BadValue(f"{source}: must be one of {', '.join(LOOPBACK_HOSTS)}, got {raw!r}")
+            if opt.kind is str:
+                return str(raw)
+            rule = _RULES[opt.name]
+            return validate.whole(source, raw, rule) if rule.whole else validate.real(source, raw, rule)
+        except validate.BadValue as exc:
+            raise pytest.UsageError(str(exc)) from None
     return opt.default
 
 
@@ -157,7 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if target is not None:
-        config.stash[server_key] = ServerUnderTest(target, _faults(config.option.server_faults))
+        faults = _faults(config.option.server_faults, config.stash[options_key].idle)
+        config.stash[server_key] = ServerUnderTest(target, faults)
 
 
 def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions:
@@ -189,14 +204,17 @@ def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions
     return dataclasses.replace(options, **fields)  # type: ignore[arg-type]
 
 
-def _faults(spec: str | None) -> Faults | None:
-    """``--server-faults``: lossless faults only (a cut fails every echo check by design), else a usage error."""
+def _faults(spec: str | None, idle: float) -> Faults | None:
+    """``--server-faults``: lossless faults only (a cut fails every echo check by design) whose silences stay
+    under ``idle`` (:func:`harness.validate.faults_fit_idle`), else a usage error."""
     if not spec:
         return None
     try:
-        return lossless_faults("--server-faults", spec)
+        faults = lossless_faults("--server-faults", spec)
+        validate.faults_fit_idle("--server-faults", faults.gaps, faults.latency, idle, "--harness-idle")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    return faults
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

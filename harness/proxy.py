@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from . import reproduce
+from . import reproduce, validate
 from .errors import HarnessError
 from .net import Address, connect, make_listener, reset
 from .targets import Target
@@ -59,14 +59,20 @@ class Faults:
     cut_after: int = 0
 
     def __post_init__(self) -> None:
-        if any(s < 1 for s in self.segments):
-            raise ValueError(f"segments must be positive sizes, got {self.segments!r}")
-        if not self.gaps or min(self.gaps) < 0 or self.latency < 0:
-            raise ValueError("gaps and latency must be >= 0 seconds")
-        if self.rate is not None and self.rate < 1:
-            raise ValueError(f"rate must be a positive number of bytes per second, got {self.rate!r}")
-        if self.cut not in (None, *CUTS) or self.cut_after < 0:
-            raise ValueError(f"cut must be one of {CUTS} (or None) with cut_after >= 0, got {self.cut!r}")
+        """Every field inside its rule (:mod:`harness.validate`: finite, in range), else a one-line
+        :class:`~harness.validate.BadValue` (a ValueError) naming the field."""
+        for size in self.segments:
+            validate.whole("segments", size, validate.SEGMENT_BYTES)
+        if not self.gaps:
+            raise validate.BadValue("gaps: give at least one gap (0 for none)")
+        for gap in self.gaps:
+            validate.real("gaps", gap, validate.SECONDS_OR_ZERO)
+        validate.real("latency", self.latency, validate.SECONDS_OR_ZERO)
+        if self.rate is not None:
+            validate.whole("rate", self.rate, validate.RATE)
+        if self.cut not in (None, *CUTS):
+            raise validate.BadValue(f"cut: must be one of {', '.join(CUTS)}, got {self.cut!r}")
+        validate.whole("cut after", self.cut_after, validate.CUT_AFTER)
 
     @property
     def lossless(self) -> bool:
@@ -91,30 +97,26 @@ class Faults:
     @classmethod
     def parse(cls, text: str) -> Faults:
         """Faults from ``key=value,...`` (``segments=1/7``, ``gaps=0.3``, ``latency=0.05``, ``rate=65536``,
-        ``cut=reset@100``); :class:`ValueError` with a readable message otherwise."""
+        ``cut=reset@100``); a one-line :class:`ValueError` naming the key otherwise (an unknown key, a value that
+        is not a finite number in its range: no NaN, no infinity)."""
         fields: dict[str, object] = {}
         for item in filter(None, (part.strip() for part in text.split(","))):
-            key, sep, value = item.partition("=")
-            try:
-                if not sep:
-                    raise ValueError
-                if key == "segments":
-                    fields[key] = tuple(int(v) for v in value.split("/"))
-                elif key == "gaps":
-                    fields[key] = tuple(float(v) for v in value.split("/"))
-                elif key == "latency":
-                    fields[key] = float(value)
-                elif key == "rate":
-                    fields[key] = int(value)
-                elif key == "cut":
-                    how, _, after = value.partition("@")
-                    fields["cut"], fields["cut_after"] = how, int(after or 0)
-                else:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(
+            key, sep, value = (part.strip() for part in item.partition("="))
+            if not sep or key not in ("segments", "gaps", "latency", "rate", "cut"):
+                raise validate.BadValue(
                     f"bad fault {item!r}: use segments=1/7, gaps=0.3, latency=0.05, rate=65536 or cut=reset@100"
-                ) from None
+                )
+            if key == "segments":
+                fields[key] = tuple(validate.whole(key, v, validate.SEGMENT_BYTES) for v in value.split("/"))
+            elif key == "gaps":
+                fields[key] = tuple(validate.real(key, v, validate.SECONDS_OR_ZERO) for v in value.split("/"))
+            elif key == "latency":
+                fields[key] = validate.real(key, value, validate.SECONDS_OR_ZERO)
+            elif key == "rate":
+                fields[key] = validate.whole(key, value, validate.RATE)
+            else:
+                how, _, after = value.partition("@")
+                fields["cut"], fields["cut_after"] = how, validate.whole("cut after", after or "0", validate.CUT_AFTER)
         return cls(**fields)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,9 @@ Payloads up to 1 MiB are not drawn byte by byte (Hypothesis' choice buffer is fa
 deterministically. Every part shrinks (size towards 0, head towards empty, kind towards ``zeros``), and a
 spec prints as one line of code that rebuilds the payload, which is what a reproducer needs.
 
+Nothing evaluates code: :meth:`PayloadSpec.build` makes the bytes directly; :func:`harness.payload_code.payload_of`
+reads the expression :meth:`PayloadSpec.code` writes (or any like it) without evaluating it.
+
 All strategies take keyword-only arguments, validated at once with a message that says how to fix the call.
 """
 
@@ -37,9 +40,21 @@ class PayloadSpec:
     head: bytes = b""
 
     def build(self) -> bytes:
-        """The payload bytes: exactly what :meth:`code` evaluates to, so a reproducer rebuilds the same bytes."""
-        payload: bytes = eval(self.code(), {"random": random})
-        return payload
+        """The payload bytes, made directly (no code is evaluated): exactly what :meth:`code` evaluates to, so a
+        reproducer rebuilds the same bytes."""
+        n = max(0, self.size - len(self.head))
+        if self.kind == "zeros":
+            body = bytes(n)
+        elif self.kind == "all-bytes":
+            body = (bytes(range(self.seed % 256, 256)) + bytes(range(256)) * (n // 256 + 2))[:n]
+        elif self.kind == "random":
+            body = random.Random(self.seed).randbytes(n)
+        elif self.kind in ("utf8-split", "crlf-nul"):
+            unit = _UTF8_TEXT if self.kind == "utf8-split" else _LINES
+            body = (unit * (n // len(unit) + 2))[self.seed % len(unit) :][:n]
+        else:
+            raise ValueError(f"unknown payload kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        return (self.head + body)[: self.size] if self.head else body
 
     def code(self) -> str:
         """A standalone Python expression (needing only ``import random``) that evaluates to the payload."""

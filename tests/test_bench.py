@@ -78,9 +78,9 @@ def test_a_server_that_drops_connections_is_reported_not_hidden() -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--connections", "0"], "between 1 and 10000"),
+        (["--connections", "0"], "--connections: must be a whole number from 1 to 10,000"),
         (["--baseline", "nginx"], "unknown baseline 'nginx'"),
-        (["--duration", "0"], "--duration must be positive"),
+        (["--duration", "0"], "--duration: must be a finite number of seconds > 0"),
         (["--cycles", "--client", "python"], "--cycles needs the C load client"),
         (["--", "no-such-server-anywhere"], "command not found"),
     ],
