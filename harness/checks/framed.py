@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from .. import reproduce, sysinfo
-from ..errors import ServerFault
+from ..errors import CheckSkipped, ServerFault
 from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
 from ..targets import Target
@@ -25,6 +25,8 @@ from ..wire import Exchange, Schedule, converse, drive, excess_problem, exchange
 from .base import CheckOptions, check, examples_for, falsify
 
 HEADER_SIZE = 10
+#: the largest length a header can declare (ten ASCII digits)
+MAX_DECLARABLE = 10**HEADER_SIZE - 1
 FRAMED = ("framed",)
 #: headers that are not a length: each must close the connection
 BAD_HEADERS = (b"hello worl", b"-5        ", b"1e3       ", b"0x10      ", b"\x00" * 10, b"12 34     ", b"          ")
@@ -320,9 +322,14 @@ def _refused(target: Target, options: CheckOptions, header: bytes, follow: int) 
     protocols=FRAMED,
 )
 def oversize(target: Target, options: CheckOptions) -> str:
+    if options.max_frame >= MAX_DECLARABLE:
+        raise CheckSkipped(
+            f"no {HEADER_SIZE}-byte header can declare more than --max-frame {options.max_frame:,}, so no frame can "
+            "be oversized"
+        )
     before = sysinfo.rss_kib(target.pid)
     follow = 4 * 1024 * 1024
-    for declared in (options.max_frame + 1, 9_999_999_999):
+    for declared in sorted({options.max_frame + 1, MAX_DECLARABLE}):
         header = f"{declared:<{HEADER_SIZE}}".encode()
         problem = _refused(target, options, header, follow)
         if problem is not None:
@@ -338,9 +345,9 @@ def oversize(target: Target, options: CheckOptions) -> str:
                 "(if your server accepts larger frames, say so with --max-frame)",
                 reproducer=_refusal_snippet(target.address, header, follow),
             )
-    header = f"{9_999_999_999:<{HEADER_SIZE}}".encode()
+    header = f"{MAX_DECLARABLE:<{HEADER_SIZE}}".encode()
     _require_served(target, options, "the oversized frames", _refusal_snippet(target.address, header, follow))
-    return f"connections declaring {options.max_frame + 1:,} B and 9,999,999,999 B were closed"
+    return f"connections declaring {options.max_frame + 1:,} B and {MAX_DECLARABLE:,} B were closed"
 
 
 @check(

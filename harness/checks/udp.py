@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import random
 import selectors
 import socket
 import time
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from .. import reproduce
 from ..errors import ServerFault
 from ..net import Address, family_of, format_address
+from ..payload_code import payload_of
 from ..strategies import KiB, PayloadSpec, payload_specs, sizes
 from ..targets import Target
 from .base import CheckOptions, check, examples_for, falsify
@@ -542,8 +542,7 @@ def tagged_datagram(client: int, seq: int, size: int) -> Send:
     the tag), so an echo can always be attributed."""
     tag = f"client {client} datagram {seq}|".encode()
     code = f"{tag!r} + random.Random({client * 1000 + seq}).randbytes({max(0, size - len(tag))})"
-    payload: bytes = eval(code, {"random": random})
-    return Send(client, payload, code)
+    return Send(client, payload_of(code), code)
 
 
 def burst_plans(*, max_clients: int = 4, max_sends: int = 48) -> st.SearchStrategy[list[tuple[int, int]]]:
@@ -626,7 +625,7 @@ def garbage(target: Target, options: CheckOptions) -> str:
         steps = (("a datagram from a client that closed its socket before the echo came", "b'still there?'"),)
         for what, code in steps + GARBAGE:
             code = code.replace("MAX", str(top))
-            payload: bytes = eval(code, {"random": random})
+            payload = payload_of(code)
             try:
                 _exchange_one(target, options, pool, payload, code, frozenset({gone_payload}))
             except ServerFault as fault:
