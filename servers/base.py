@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import signal
 import socket
@@ -114,16 +115,66 @@ def close_quietly(sock: socket.socket) -> None:
         pass
 
 
+#: the ``recv`` flag "only what has already arrived, never wait" (Linux, the BSDs, macOS); 0 where it is missing
+MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def recv_arrived(conn: socket.socket, limit: int) -> bytes:
+    """At most ``limit`` bytes of what has arrived on ``conn``; ``b""`` once the peer has ended its stream.
+
+    Waits for the first byte as ``conn``'s timeout says (``TimeoutError`` when it passes; forever on a blocking
+    socket) without holding a ``limit``-byte buffer meanwhile: a thread waiting on an idle connection holds a
+    few bytes, and the buffer it then fills is cut to what arrived. Memory follows what arrives, never what is
+    asked for. Socket errors (a reset) propagate as ``OSError``."""
+    if MSG_DONTWAIT and conn.gettimeout() is None:
+        try:  # the common case of a busy connection: one call
+            return conn.recv(limit, MSG_DONTWAIT)
+        except BlockingIOError:
+            pass
+    if not conn.recv(1, socket.MSG_PEEK):  # waits, holding one byte
+        return b""
+    return conn.recv(limit)  # something has arrived: returns at once
+
+
+def recv_arrived_into(conn: socket.socket, buffer: bytearray, limit: int) -> int:
+    """Append at most ``limit`` bytes of what has arrived on ``conn`` to ``buffer`` (as :func:`recv_arrived`) and
+    return how many: 0 once the peer has ended its stream. Only ``buffer`` is left holding them (a caller that
+    kept the piece it appended would hold what arrived twice while it waits for more)."""
+    data = recv_arrived(conn, limit)
+    buffer += data
+    return len(data)
+
+
+def send_pieces(conn: socket.socket, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+    """Send every piece, in order, until all of it is sent; one ``sendmsg`` gathers them all when the kernel
+    takes them at once (``sendall`` piece by piece where the platform has no ``sendmsg``)."""
+    if not hasattr(conn, "sendmsg"):
+        for piece in pieces:
+            conn.sendall(piece)
+        return
+    views = [memoryview(piece) for piece in pieces]
+    while views:
+        sent = conn.sendmsg(views)
+        done = 0
+        while done < len(views) and sent >= len(views[done]):
+            sent -= len(views[done])
+            done += 1
+        del views[:done]
+        if views and sent:
+            views[0] = views[0][sent:]
+
+
 def discard_until_closed(conn: socket.socket, seconds: float, recv_size: int = 65536) -> None:
     """Read and drop what the peer still sends until it closes, for at most ``seconds``; never raises.
 
     Call it after ``shutdown(SHUT_WR)`` and before ``close()``: closing a socket with unread input sends RST,
-    which can destroy the end of what was sent before the peer has read it."""
+    which can destroy the end of what was sent before the peer has read it. While nothing arrives it holds no
+    ``recv_size`` buffer (:func:`recv_arrived`)."""
     deadline = time.monotonic() + seconds
     try:
         while (left := deadline - time.monotonic()) > 0:
             conn.settimeout(left)
-            if not conn.recv(recv_size):
+            if not recv_arrived(conn, recv_size):
                 return
     except OSError:  # includes the timeout: the peer kept its side open too long
         pass
@@ -152,8 +203,8 @@ class EchoServer:
         grace: float = DEFAULT_GRACE,
         backlog: int = DEFAULT_BACKLOG,
     ) -> None:
-        if grace < 0:
-            raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
+        if not 0 <= grace < math.inf:
+            raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
         self.grace = grace
         self.listener = sock if sock is not None else make_listener(host, port, backlog, self.socktype)
         self.listener.setblocking(False)
@@ -274,6 +325,18 @@ class EchoServer:
         self.close()
 
 
+def seconds_option(text: str) -> float:
+    """An ``argparse`` type: a finite number of seconds >= 0; anything else is the usual one-line usage
+    error (exit status 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text}")
+    return value
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
     """The command line every reference server shares."""
     parser = argparse.ArgumentParser(description=description)
@@ -334,8 +397,8 @@ def run_main(server_cls: type[EchoServer], description: str, argv: Sequence[str]
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, got {args.port}", file=sys.stderr)
         return 2
-    if args.grace < 0:
-        print(f"error: --grace must be >= 0, got {args.grace}", file=sys.stderr)
+    if not 0 <= args.grace < math.inf:  # nan and inf too: a deadline must be a number
+        print(f"error: --grace must be >= 0 and finite, got {args.grace}", file=sys.stderr)
         return 2
     raise_descriptor_limit()
     try:

@@ -7,17 +7,28 @@ writes ``f"{len(body):<10}"``; right-aligned and zero-padded headers are accepte
 The server reads exactly one header and exactly one body, whatever way they are split across reads, and
 sends the frame back unchanged. Bodies are bytes and are never interpreted (above all, never unpickled).
 A header that is not a decimal number, or that declares more than ``max_frame`` bytes, ends the
-connection before a byte of its body is read: a client cannot make the server allocate what it declares.
+connection before a byte of its body is read. The declared length is a bound to check, never an allocation:
+the body is buffered as it arrives (nothing while none has, never twice what has), so a client cannot make
+the server allocate what it declares, only about what it sends. Frames are echoed with one ``sendmsg``.
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
+import struct
 from collections.abc import Sequence
 from typing import Any
 
-from .base import DEFAULT_HOST, ServerSetupError, run_main
+try:
+    import fcntl
+    import termios
+
+    FIONREAD: int | None = termios.FIONREAD
+except ImportError:  # not on this platform: bodies grow by doubling alone
+    FIONREAD = None
+
+from .base import DEFAULT_HOST, ServerSetupError, recv_arrived, run_main, send_pieces
 from .threaded import ThreadedEchoServer
 
 HEADER_SIZE = 10
@@ -43,6 +54,45 @@ def recv_exactly(conn: socket.socket, view: memoryview) -> bool:
             return False
         got += n
     return True
+
+
+def queued(conn: socket.socket) -> int:
+    """Bytes waiting in ``conn``'s receive queue (``FIONREAD``): what has arrived and not been read yet; 0
+    where the platform cannot tell."""
+    if FIONREAD is None:
+        return 0
+    try:
+        answer = fcntl.ioctl(conn.fileno(), FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    count: int = struct.unpack("i", answer)[0]
+    return count
+
+
+def recv_body(conn: socket.socket, length: int, piece: int) -> list[bytes | bytearray] | None:
+    """The next ``length`` bytes of ``conn``, as consecutive pieces, or None if the peer ends its stream first.
+
+    Memory follows what arrives, never what was declared: the first piece is what has already arrived (at
+    most ``piece`` bytes or, for a larger body, the bytes already queued; nothing is held while none has);
+    each later one holds the bytes queued (:func:`queued`) or, when fewer are, as many as all the pieces
+    before it, and is filled in place, so the buffers never reach twice what arrived. A body declared but
+    never sent costs nothing; one that arrives in one read is returned as it came, without a copy."""
+    limit = min(length, piece) if length <= piece else min(length, max(piece, queued(conn)))
+    first = recv_arrived(conn, limit) if length else b""
+    if len(first) == length:
+        return [first]
+    if not first:
+        return None
+    pieces: list[bytes | bytearray] = [first]
+    got = len(first)
+    del first
+    while got < length:
+        chunk = bytearray(min(length - got, max(got, queued(conn))))
+        if not recv_exactly(conn, memoryview(chunk)):
+            return None
+        pieces.append(chunk)
+        got += len(chunk)
+    return pieces
 
 
 class FramedEchoServer(ThreadedEchoServer):
@@ -72,11 +122,10 @@ class FramedEchoServer(ThreadedEchoServer):
                 length = parse_header(bytes(header), self.max_frame)
                 if length is None:
                     return
-                body = memoryview(bytearray(length))
-                if not recv_exactly(conn, body):
+                body = recv_body(conn, length, self.recv_size)
+                if body is None:
                     return
-                conn.sendall(header)
-                conn.sendall(body)
+                send_pieces(conn, [header, *body])
         except OSError:
             pass
 

@@ -6,8 +6,11 @@ One request per connection (HTTP/1.0, ``Connection: close``), served by a thread
 
 - The request head (request line and headers, up to the blank line) is read into a bounded buffer, however
   it is split across TCP segments: a request line longer than ``MAX_REQUEST_LINE`` bytes is answered 414,
-  a head longer than ``MAX_HEAD`` bytes 431. The whole head must arrive within ``request_timeout`` seconds
-  (one deadline, so a client trickling a byte at a time is cut off too), else 408.
+  a head longer than ``MAX_HEAD`` bytes or with more than ``MAX_HEADERS`` header lines 431. The whole head
+  must arrive within ``request_timeout`` seconds (one deadline, so a client trickling a byte at a time is cut
+  off too), else 408. Memory follows what arrives: the buffer never holds more than ``MAX_HEAD + 1`` bytes,
+  a waiting connection holds no read buffer, and nothing is sized by what a request declares
+  (``Content-Length``, ``Range`` and every other header are checked for form only).
 - The request line must be ``METHOD SP /target SP HTTP/d.d`` in ASCII (else 400), or carry the absolute form
   ``http://authority/target`` (which RFC 9112 says every HTTP/1.1 server MUST accept; the authority is
   ignored: there is one tree); methods other than GET and HEAD get 405 with ``Allow: GET, HEAD``; an HTTP
@@ -21,9 +24,10 @@ One request per connection (HTTP/1.0, ``Connection: close``), served by a thread
   unreadable file gets 403.
 - A 200 carries ``Content-Type`` (from the extension, Python's built-in table only, so the answer does not
   depend on the machine's ``/etc/mime.types``; ``application/octet-stream`` when unknown),
-  ``Content-Length`` (the size when opened) and ``Connection: close``; the file is streamed in
-  ``CHUNK``-byte pieces with ``sendall``, so memory stays bounded whatever the file size. HEAD sends the
-  same headers and no body.
+  ``Content-Length`` (the size when opened) and ``Connection: close``; the file is sent with
+  :meth:`socket.socket.sendfile` (``os.sendfile``: from the page cache to the socket, so a client that stops
+  reading holds no buffer of ours; 8 KiB reads where the platform has none), so memory stays bounded
+  whatever the file size. HEAD sends the same headers and no body.
 - After the response the server half-closes (FIN) and discards what the client still sends for at most
   ``LINGER`` seconds before closing: closing with unread input would send RST, which can destroy the end
   of the response before the client has read it.
@@ -42,15 +46,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import DEFAULT_HOST, ServerSetupError, discard_until_closed, run_main
+from .base import DEFAULT_HOST, ServerSetupError, discard_until_closed, recv_arrived_into, run_main
 from .threaded import ThreadedEchoServer
 
 MAX_REQUEST_LINE = 8 * 1024  #: longest request line accepted (bytes, without CRLF): longer is 414
 MAX_HEAD = 32 * 1024  #: longest request head accepted (request line and headers): longer is 431
+MAX_HEADERS = 100  #: most header lines accepted (as Apache and Python's http.server): more is 431
 DEFAULT_REQUEST_TIMEOUT = 5.0  #: seconds a client has to send its whole request head: later is 408
-CHUNK = 64 * 1024  #: bytes read from a file and sent per sendall
+CHUNK = 64 * 1024  #: most bytes asked of one read of the request (or of what follows the response)
 LINGER = 2.0  #: seconds spent discarding the client's input after the response, before closing
-SEND_TIMEOUT = 30.0  #: a client that reads nothing of a chunk for this long is dropped
+SEND_TIMEOUT = 30.0  #: a client that takes nothing of the response for this long is dropped
 
 ALLOWED = ("GET", "HEAD")
 DEFAULT_TYPE = "application/octet-stream"
@@ -186,8 +191,8 @@ class HTTPFileServer(ThreadedEchoServer):
             if options.get("sock") is not None:
                 options["sock"].close()
             raise ServerSetupError(f"--root {os.fspath(root)!r} is not a directory")
-        if request_timeout <= 0:
-            raise ValueError(f"request_timeout must be > 0 seconds, got {request_timeout!r}")
+        if not 0 < request_timeout < float("inf"):
+            raise ValueError(f"request_timeout must be a finite number of seconds > 0, got {request_timeout!r}")
         super().__init__(host, port, **options)
         self.root = real
         self.request_timeout = request_timeout
@@ -209,9 +214,10 @@ class HTTPFileServer(ThreadedEchoServer):
 
     def read_request(self, conn: socket.socket) -> Request:
         """Read and parse the request head within ``request_timeout`` seconds, in a buffer never larger than
-        ``MAX_HEAD`` plus one recv. The request line is judged as soon as it is complete, so a malformed one
-        is answered at once. Raises :class:`HTTPError` (400, 405, 408, 414, 431, 505) for a bad request and
-        ``OSError`` when the client resets or closes before finishing it."""
+        ``MAX_HEAD + 1`` bytes and filled only with what has arrived (:func:`~servers.base.recv_arrived_into`),
+        keeping at most ``MAX_HEADERS`` parsed header lines. The request line is judged as soon as it is
+        complete, so a malformed one is answered at once. Raises :class:`HTTPError` (400, 405, 408, 414, 431,
+        505) for a bad request and ``OSError`` when the client resets or closes before finishing it."""
         deadline = time.monotonic() + self.request_timeout
         buffer = bytearray()
         request: Request | None = None
@@ -228,12 +234,11 @@ class HTTPFileServer(ThreadedEchoServer):
                     raise HTTPError(408)
                 conn.settimeout(left)
                 try:
-                    data = conn.recv(CHUNK)
+                    got = recv_arrived_into(conn, buffer, min(CHUNK, MAX_HEAD + 1 - len(buffer)))
                 except TimeoutError:
                     raise HTTPError(408) from None
-                if not data:
+                if not got:
                     raise ConnectionAbortedError("the client closed before the end of its request")
-                buffer += data
                 continue
             line = bytes(buffer[start:end]).removesuffix(b"\r")
             start = end + 1
@@ -243,6 +248,8 @@ class HTTPFileServer(ThreadedEchoServer):
                 request = parse_request_line(line)
             elif not line:
                 return request
+            elif len(request.headers) >= MAX_HEADERS:
+                raise HTTPError(431)
             else:
                 request.headers.append(parse_header_line(line))
             if start > MAX_HEAD:
@@ -265,13 +272,8 @@ class HTTPFileServer(ThreadedEchoServer):
             conn.sendall(head(200, {"Content-Type": content_type(path), "Content-Length": str(info.st_size)}))
             if request.method == "HEAD":
                 return
-            left = info.st_size
-            while left > 0:  # exactly Content-Length bytes: a file that shrinks meanwhile ends the response short
-                data = f.read(min(CHUNK, left))
-                if not data:
-                    break
-                conn.sendall(data)
-                left -= len(data)
+            if info.st_size:  # exactly Content-Length bytes: a file that shrinks meanwhile ends the response short
+                conn.sendfile(f, 0, info.st_size)
 
     def send_error(self, conn: socket.socket, status: int, headers: dict[str, str]) -> None:
         """Send an error response with a one-line text body."""
@@ -295,8 +297,8 @@ class HTTPFileServer(ThreadedEchoServer):
     def options_from(cls, args: argparse.Namespace) -> dict[str, object]:
         if not os.path.isdir(args.root):
             raise ServerSetupError(f"--root {args.root!r} is not a directory")
-        if not args.request_timeout > 0:
-            raise ServerSetupError(f"--request-timeout must be > 0, got {args.request_timeout}")
+        if not 0 < args.request_timeout < float("inf"):
+            raise ServerSetupError(f"--request-timeout must be > 0 and finite, got {args.request_timeout}")
         return {"root": args.root, "request_timeout": args.request_timeout}
 
 

@@ -3,7 +3,8 @@
 ``python -m servers.threaded [--host 127.0.0.1] [--port 0] [--listen-fd] [--grace 5]``
 
 Each connection thread loops ``recv_into`` / ``sendall``: a client that stops reading blocks only its own
-thread (natural backpressure, bounded memory). On shutdown the accept loop stops, the threads get ``grace``
+thread (natural backpressure, bounded memory), and a connection that sends nothing holds a 4 KiB buffer, not
+``recv_size`` (memory follows what arrives). On shutdown the accept loop stops, the threads get ``grace``
 seconds to finish, then the remaining connections are shut down (which wakes their blocked calls) and every
 thread is joined.
 """
@@ -16,20 +17,94 @@ import threading
 import time
 from collections.abc import Sequence
 
-from .base import DEFAULT_BACKLOG, DEFAULT_GRACE, DEFAULT_HOST, EchoServer, close_quietly, run_main
+from .base import (
+    DEFAULT_BACKLOG,
+    DEFAULT_GRACE,
+    DEFAULT_HOST,
+    MSG_DONTWAIT,
+    EchoServer,
+    close_quietly,
+    run_main,
+    send_pieces,
+)
 
 JOIN_AFTER_FORCE = 2.0
+#: bytes of the buffer each connection keeps while it waits: thousands of idle connections cost this each
+IDLE_RECV = 4096
 
 
-def echo_blocking(conn: socket.socket, recv_size: int) -> None:
-    """Echo everything ``conn`` sends until EOF, then send FIN. Network errors end the echo silently."""
-    buffer = memoryview(bytearray(recv_size))
+class BufferPool:
+    """Spare ``size``-byte buffers shared by the connection threads: a busy connection borrows one for a read
+    and its echo, an idle one holds none. Keeps at most ``keep`` spares; ``take`` and ``give`` are safe from
+    any thread (single list operations)."""
+
+    def __init__(self, size: int, keep: int = 64) -> None:
+        self.size = size
+        self.keep = keep
+        self._spare: list[bytearray] = []
+
+    def take(self) -> bytearray:
+        """A buffer of ``size`` bytes, spare if one is."""
+        try:
+            return self._spare.pop()
+        except IndexError:
+            return bytearray(self.size)
+
+    def give(self, buffer: bytearray) -> None:
+        """Return a buffer from :meth:`take` (dropped when ``keep`` spares are already kept)."""
+        if len(self._spare) < self.keep:
+            self._spare.append(buffer)
+
+
+def echo_blocking(conn: socket.socket, pool: BufferPool) -> None:
+    """Echo everything ``conn`` sends until EOF, then send FIN. Network errors end the echo silently.
+
+    Memory follows what arrives: an idle connection never holds a ``pool.size`` buffer. It waits on its own
+    ``IDLE_RECV``-byte buffer; when a read fills it, what else has already arrived is read, without waiting,
+    into a buffer borrowed from ``pool`` and goes back with it in one send. From then on (until a message
+    fits the small buffer again) it waits holding no buffer at all (a one-byte peek) and reads each message
+    whole into a borrowed buffer: one read per message, as large messages want."""
+    small = memoryview(bytearray(min(IDLE_RECV, pool.size)))
+    large = False
     try:
-        while n := conn.recv_into(buffer):
-            conn.sendall(buffer[:n])
+        while True:
+            if large:
+                if not conn.recv(1, socket.MSG_PEEK):  # the wait, holding nothing
+                    break
+                got = _echo_borrowed(conn, pool, None)
+                large = got > len(small)
+            else:
+                n = conn.recv_into(small)
+                if n < len(small) or not MSG_DONTWAIT:
+                    if not n:
+                        break
+                    conn.sendall(small[:n])
+                    continue
+                got = _echo_borrowed(conn, pool, small)
+                large = True
+            if got == 0:  # the peer ended its stream
+                break
         conn.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def _echo_borrowed(conn: socket.socket, pool: BufferPool, head: memoryview | None) -> int:
+    """Read what has arrived into a buffer borrowed from ``pool`` and send it back after ``head`` (bytes read
+    before it), in one send. Without ``head`` the read may wait (the caller has seen data arrive); with it,
+    it never does. Returns the bytes read: 0 at the end of the stream, -1 when nothing more had arrived."""
+    buffer = pool.take()
+    try:
+        try:
+            got = conn.recv_into(buffer, 0, 0 if head is None else MSG_DONTWAIT)
+        except BlockingIOError:
+            got = -1
+        with memoryview(buffer) as view:
+            body = view[: max(got, 0)]
+            send_pieces(conn, (body,) if head is None else (head, body))
+        return got
+    finally:
+        pool.give(buffer)
 
 
 class ThreadedEchoServer(EchoServer):
@@ -45,6 +120,8 @@ class ThreadedEchoServer(EchoServer):
         backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         super().__init__(host, port, sock=sock, grace=grace, backlog=backlog)
+        #: the read buffers busy connections borrow (:func:`echo_blocking`)
+        self.buffers = BufferPool(self.recv_size)
         self._lock = threading.Lock()
         self._active: dict[threading.Thread, socket.socket] = {}
 
@@ -77,7 +154,7 @@ class ThreadedEchoServer(EchoServer):
     def handle(self, conn: socket.socket) -> None:
         """Serve one connection (blocking, in its own thread) until it ends; the caller closes ``conn``.
         Servers of other protocols built on this one override only this method."""
-        echo_blocking(conn, self.recv_size)
+        echo_blocking(conn, self.buffers)
 
     def _handle(self, conn: socket.socket) -> None:
         try:
