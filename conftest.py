@@ -8,9 +8,8 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-
-from harness import containment, profiles, sysinfo
-from harness.waiting import poll_until
+from socket_harness import containment, profiles, sysinfo
+from socket_harness.waiting import poll_until
 
 collect_ignore = ["tests/broken", "tests/hostile"]
 

@@ -39,7 +39,7 @@ def _burn(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name
 def _outcome(command: list[str], options: list[str]) -> tuple[int, frozenset[tuple[str, str]]]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
-        args = [sys.executable, "-m", "harness", "check", *options, "--json", str(report)]
+        args = [sys.executable, "-m", "socket_harness", "check", *options, "--json", str(report)]
         args += ["--repro-dir", str(Path(tmp) / "repro")] if "--repro-dir" in _help() else []
         done = subprocess.run([*args, "--", *command], capture_output=True, text=True, timeout=600, cwd=ROOT)
         try:
@@ -54,7 +54,7 @@ _HELP: list[str] = []
 
 def _help() -> str:
     if not _HELP:
-        _HELP.append(subprocess.run([sys.executable, "-m", "harness", "check", "--help"], capture_output=True,
+        _HELP.append(subprocess.run([sys.executable, "-m", "socket_harness", "check", "--help"], capture_output=True,
                                     text=True, cwd=ROOT).stdout)  # fmt: skip
     return _HELP[0]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import profiles
-from harness.checks import REGISTRY, CheckOptions, run_check, stateful
-from harness.targets import reference_target
+from socket_harness import profiles
+from socket_harness.checks import REGISTRY, CheckOptions, run_check, stateful
+from socket_harness.targets import reference_target
 
 counted = {"steps": 0, "sequences": 0}
 

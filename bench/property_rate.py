@@ -11,9 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from harness.targets import InProcessTarget, Target, reference_target
-from harness.wire import Schedule, echo_mismatch, exchange
+from socket_harness.targets import InProcessTarget, Target, reference_target
+from socket_harness.wire import Schedule, echo_mismatch, exchange
 
 
 def rate(target: Target, n: int) -> float:

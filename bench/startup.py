@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.targets import InProcessTarget, reference_target
+from socket_harness.targets import InProcessTarget, reference_target
 
 
 def main() -> None:

@@ -164,7 +164,7 @@ def anchor_target(name: str, startup_timeout: float = 10.0) -> SubprocessTarget:
             raise HarnessError("the c-epoll baseline needs a C compiler (cc, gcc or clang; or set CC)")
         argv = [str(binary), "127.0.0.1", "0"]
     else:
-        argv = [sys.executable, "-m", "harness.anchors", name, "--port", "0"]
+        argv = [sys.executable, "-m", f"{__package__}.anchors", name, "--port", "0"]
     return SubprocessTarget(argv, port=0, name=name, startup_timeout=startup_timeout)
 
 

@@ -78,7 +78,7 @@ SECONDS_OR_ZERO = validate.option_type(validate.SECONDS_OR_ZERO)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m harness`` command line."""
-    parser = _Parser(prog="python -m harness", description="Socket Harness: is this TCP server correct?")
+    parser = _Parser(prog=f"python -m {__package__}", description="Socket Harness: is this TCP server correct?")
     sub = parser.add_subparsers(dest="command", metavar="check|bench", required=True)
     chk = sub.add_parser(
         "check",

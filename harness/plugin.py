@@ -150,7 +150,44 @@ def _value(config: pytest.Config, opt: _Option) -> object:
     return opt.default
 
 
+#: a bad value found in the environment of a run that does not use the harness (see :func:`pytest_configure`)
+_deferred_key = pytest.StashKey[str]()
+
+
+def _harness_requested(config: pytest.Config) -> bool:
+    """True when this run checks a server (``--server-cmd``/``--server-connect``, from any source)."""
+    return any(
+        config.getoption(name) or config.getini(name) or os.environ.get(f"HARNESS_{name.upper()}")
+        for name in ("server_cmd", "server_connect")
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        _configure_options(config)
+    except pytest.UsageError as exc:
+        # a HARNESS_* variable is a name anyone may use: in a run that does not check a server, a bad one fails
+        # only the tests that use the harness' fixtures, not the user's whole unrelated suite
+        if _harness_requested(config) or "environment variable" not in str(exc):
+            raise
+        config.stash[_deferred_key] = str(exc)
+        config.stash[options_key] = CheckOptions()
+        for opt in SERVER_OPTIONS:
+            setattr(config.option, opt.ini, opt.default)
+    # the checks run on the harness' own profile; Hypothesis' global default (the user's tests) is left alone
+    profiles.select(config.getoption("hypothesis_profile", None))
+    config.addinivalue_line("markers", "harness_check(id): the Socket Harness check a test runs")
+    try:
+        target = make_target(config)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if target is not None:
+        faults = _faults(config.option.server_faults, config.stash[options_key].idle)
+        config.stash[server_key] = ServerUnderTest(target, faults)
+
+
+def _configure_options(config: pytest.Config) -> None:
+    """Read and validate every option into ``config`` (:class:`pytest.UsageError` for a bad one)."""
     values = {opt.ini.removeprefix("harness_"): _value(config, opt) for opt in CHECK_OPTIONS}
     database = values.pop("database")
     if isinstance(database, str) and "://" not in database:
@@ -163,16 +200,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for opt in SERVER_OPTIONS:
         setattr(config.option, opt.ini, _value(config, opt))
     config.stash[options_key] = _with_protocol(config, config.stash[options_key])
-    # the checks run on the harness' own profile; Hypothesis' global default (the user's tests) is left alone
-    profiles.select(config.getoption("hypothesis_profile", None))
-    config.addinivalue_line("markers", "harness_check(id): the Socket Harness check a test runs")
-    try:
-        target = make_target(config)
-    except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if target is not None:
-        faults = _faults(config.option.server_faults, config.stash[options_key].idle)
-        config.stash[server_key] = ServerUnderTest(target, faults)
+
+
+def _options(config: pytest.Config) -> CheckOptions:
+    """The check options, or the test fails with the bad value that was deferred (see :func:`pytest_configure`)."""
+    deferred = config.stash.get(_deferred_key, None)
+    if deferred is not None:
+        pytest.fail(deferred, pytrace=False)
+    return config.stash[options_key]
 
 
 def _with_protocol(config: pytest.Config, options: CheckOptions) -> CheckOptions:
@@ -232,7 +267,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def harness_options(request: pytest.FixtureRequest) -> CheckOptions:
     """Check options from ``--harness-*`` / ``harness_*`` ini keys / ``HARNESS_*`` env variables."""
-    return request.config.stash[options_key]
+    return _options(request.config)
 
 
 @pytest.fixture
@@ -269,7 +304,7 @@ def assert_clean_stop(target: Target) -> None:
 def reference_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Each reference server, in-process and as a subprocess, on an ephemeral port; stopped cleanly after."""
     name, mode = request.param
-    with running_reference_target(name, mode, request.config.stash[options_key].grace) as target:
+    with running_reference_target(name, mode, _options(request.config).grace) as target:
         yield target
 
 

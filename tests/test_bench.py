@@ -15,14 +15,14 @@ QUICK = ["--connections", "4", "--size", "64", "--duration", "0.3", "--warmup", 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "bench", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "socket_harness", "bench", *args], capture_output=True, text=True, timeout=120
     )
 
 
 def test_bench_reports_every_figure_for_a_server_and_its_ratio_to_a_baseline(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     done = bench(*QUICK, "--baseline", "asyncio-protocol", "--pairs", "2", "--json", str(report),
-                 "--", sys.executable, "-m", "servers.selector", "--port", "{port}")  # fmt: skip
+                 "--", sys.executable, "-m", "socket_harness.servers.selector", "--port", "{port}")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(report.read_text())
     runs = data["measurements"]
@@ -52,7 +52,7 @@ def test_one_connection_against_the_c_floor(tmp_path: Path) -> None:
     """The C epoll baseline (built with cc) measured beside the server: the floor of a ping-pong round trip."""
     report = tmp_path / "bench.json"
     done = bench(*QUICK, "--connections", "1", "--baseline", "c-epoll", "--pairs", "1", "--json", str(report),
-                 "--", sys.executable, "-m", "servers.selector", "--port", "{port}")  # fmt: skip
+                 "--", sys.executable, "-m", "socket_harness.servers.selector", "--port", "{port}")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     floor = json.loads(report.read_text())["measurements"][1]
     assert floor["server"] == "c-epoll" and floor["p50_us"] > 0 and floor["round_trips_per_s"] > 0, floor
@@ -60,8 +60,8 @@ def test_one_connection_against_the_c_floor(tmp_path: Path) -> None:
 
 def test_cycles_mode_measures_connect_echo_close_cycles(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
-    done = bench(*QUICK, "--cycles", "--json", str(report), "--", sys.executable, "-m", "servers.selector",
-                 "--port", "{port}")  # fmt: skip
+    done = bench(*QUICK, "--cycles", "--json", str(report), "--", sys.executable, "-m",
+                 "socket_harness.servers.selector", "--port", "{port}")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     (m,) = json.loads(report.read_text())["measurements"]
     assert m["cycles"] and m["round_trips_per_s"] > 0 and m["connections_per_s"] == m["round_trips_per_s"], m

@@ -11,15 +11,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from harness import sysinfo
-from harness.targets import SubprocessTarget
+from socket_harness import sysinfo
+from socket_harness.targets import SubprocessTarget
 
 BROKEN = Path(__file__).parent / "broken"
 
 
 def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "socket_harness", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_misuse_exits_2_with_a_clear_message(args: list[str], words: str) -> Non
 def test_checks_run_through_the_fault_proxy(script: str | None, status: int, tmp_path: Path) -> None:
     """A server that drops a client after 0.25 s of silence passes echo.fidelity on loopback (see the zoo)
     and fails it through a network with 300 ms gaps; a correct one passes through it."""
-    server = [str(BROKEN / f"{script}.py")] if script else ["-m", "servers.selector", "--port"]
+    server = [str(BROKEN / f"{script}.py")] if script else ["-m", "socket_harness.servers.selector", "--port"]
     done = harness("check", "--faults", "segments=100,gaps=0.3", "--only", "echo.fidelity", "--examples", "3",
                    "--repro-dir", str(tmp_path), "--", sys.executable, *server, "{port}")  # fmt: skip
     assert done.returncode == status, done.stdout + done.stderr
@@ -68,7 +69,7 @@ def test_checks_run_through_the_fault_proxy(script: str | None, status: int, tmp
         script_path = tmp_path / "echo.fidelity.py"
         text = script_path.read_text()
         assert "PROXY = Proxy(ADDRESS, segments=(100,), gaps=(0.3,)" in text and "import harness" not in text, text
-        for command, expected in ((server, 1), (["-m", "servers.selector", "--port"], 0)):
+        for command, expected in ((server, 1), (["-m", "socket_harness.servers.selector", "--port"], 0)):
             with SubprocessTarget([sys.executable, *command, "{port}"], port=None) as target:
                 replay = subprocess.run([sys.executable, str(script_path), *map(str, target.address)],
                                         capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -98,7 +99,7 @@ def test_a_correct_server_passes_and_reports_are_written(tmp_path: Path) -> None
     out = {k: tmp_path / f"report.{k}" for k in ("json", "xml", "html")}
     done = harness(
         "check", "--only", "echo.*", "--json", str(out["json"]), "--junitxml", str(out["xml"]),
-        "--html", str(out["html"]), "--", sys.executable, "-m", "servers.selector", "--port", "{port}",
+        "--html", str(out["html"]), "--", sys.executable, "-m", "socket_harness.servers.selector", "--port", "{port}",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "echo.fidelity" in done.stdout and "pass" in done.stdout
@@ -134,9 +135,9 @@ def test_a_broken_server_exits_1_with_a_shrunk_reproducer(tmp_path: Path) -> Non
 def test_the_reproducer_replays_the_failure_standalone(tmp_path: Path) -> None:
     """The reproducer, run on its own against the same (restarted) server, exits 1 saying what is wrong; it takes
     the address from its command line ([HOST] PORT) or from HOST/PORT, and says so when nothing listens there."""
-    from harness import Verdict, check_target, reproduce
-    from harness.checks import CheckOptions
-    from harness.runner import select
+    from socket_harness import Verdict, check_target, reproduce
+    from socket_harness.checks import CheckOptions
+    from socket_harness.runner import select
 
     target = SubprocessTarget([sys.executable, str(BROKEN / "recv_once.py"), "{port}"], port=0, grace=2)
     options = CheckOptions(examples=10, idle=1, shrink_seconds=3)
@@ -160,9 +161,9 @@ def test_the_reproducer_replays_the_failure_standalone(tmp_path: Path) -> None:
 def test_repro_dirs_and_stale_reproducers(tmp_path: Path) -> None:
     """Several servers get one subdirectory each (sanitized, unique); a check that no longer fails takes away the
     reproducer an earlier run wrote for it, and never a file the harness did not write."""
-    from harness import reproduce
-    from harness.checks import CheckResult, Verdict
-    from harness.cli import repro_dirs
+    from socket_harness import reproduce
+    from socket_harness.checks import CheckResult, Verdict
+    from socket_harness.cli import repro_dirs
 
     assert repro_dirs("d", ["servers.selector"]) == [Path("d")]
     assert repro_dirs("d", ["python3 a.py {port}", "python3 a.py {port}", "x"]) == [
@@ -180,12 +181,12 @@ def test_repro_dirs_and_stale_reproducers(tmp_path: Path) -> None:
 def test_sigterm_to_the_harness_kills_the_server_group() -> None:
     """A harness stopped mid-check leaves no server process behind (never_listens would wait forever)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "check", "--startup-timeout", "60", "--", sys.executable,
+        [sys.executable, "-m", "socket_harness", "check", "--startup-timeout", "60", "--", sys.executable,
          str(BROKEN / "never_listens.py"), "{port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        from harness.waiting import poll_until
+        from socket_harness.waiting import poll_until
 
         assert poll_until(lambda: _children_of(proc.pid), 20), "the server never started"
         server_pids = _children_of(proc.pid)
@@ -232,22 +233,22 @@ CORRECT = Path(__file__).parent / "correct"
 )
 def test_every_way_of_telling_a_server_its_port(how: str, tmp_path: Path) -> None:
     """--port N (it listens by itself), --listen-fd (fd 3), $PORT/$HOST in its environment, --host ::1."""
-    from harness.net import can_bind, free_port
+    from socket_harness.net import can_bind, free_port
 
     only = ["--only", "echo.fidelity", "--only", "lifecycle.sigterm", "--examples", "5"]
     if how == "port":
         port = str(free_port())
         args = ["--port", port, *only, "--", sys.executable, str(CORRECT / "stdlib_socketserver.py"), port]
     elif how == "listen-fd":
-        args = ["--listen-fd", *only, "--", sys.executable, "-m", "servers.selector", "--listen-fd"]
+        args = ["--listen-fd", *only, "--", sys.executable, "-m", "socket_harness.servers.selector", "--listen-fd"]
     elif how == "env":
         script = f'exec "{sys.executable}" "{CORRECT / "stdlib_socketserver.py"}" "$PORT"'
         args = [*only, "--", "sh", "-c", script + " # {port}"]
     else:
         if can_bind(("::1", 0)) is not None:
             pytest.skip("no IPv6 loopback here")
-        args = ["--host", "::1", *only, "--", sys.executable, "-m", "servers.threaded", "--host", "{host}", "--port",
-                "{port}"]  # fmt: skip
+        args = ["--host", "::1", *only, "--", sys.executable, "-m", "socket_harness.servers.threaded", "--host",
+                "{host}", "--port", "{port}"]  # fmt: skip
     report = tmp_path / "r.json"
     done = harness("check", "--json", str(report), *args)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -262,8 +263,8 @@ def test_an_interrupt_while_a_server_is_being_spawned_still_ends_it(tmp_path: Pa
     token = f"spawn-{os.getpid()}-{tmp_path.name}"
     code = f"""
 import os, signal, sys
-from harness import process
-from harness.process import ServerProcess
+from socket_harness import process
+from socket_harness.process import ServerProcess
 
 process.interrupt_after_spawn()  # as if SIGTERM had arrived while Popen was running
 try:

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness import sysinfo
-from harness.process import ServerProcess
-from harness.waiting import poll_until
+from socket_harness import sysinfo
+from socket_harness.process import ServerProcess
+from socket_harness.waiting import poll_until
 
 HOSTILE = Path(__file__).parent / "hostile"
 pytestmark = pytest.mark.skipif(not sysinfo.available(), reason="process tracking needs /proc")

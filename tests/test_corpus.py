@@ -15,21 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness.errors import StartupFailure
-from harness.net import free_port
-from harness.process import ServerProcess
+from socket_harness.errors import StartupFailure
+from socket_harness.net import free_port
+from socket_harness.process import ServerProcess
 
 BROKEN = Path(__file__).parent / "broken"
 BUGGY = [sys.executable, str(BROKEN / "recv_once.py"), "{port}"]
-FIXED = [sys.executable, "-m", "servers.selector", "--port", "{port}"]
+FIXED = [sys.executable, "-m", "socket_harness.servers.selector", "--port", "{port}"]
 CAMPAIGN = ["--profile", "dev", "--examples", "40"]  # random, and writes to the database
 ORDINARY = ["--profile", "ci", "--examples", "1"]  # derandomized: replays the database read-only first
 
 
 def check(database: str | None, mode: list[str], server: list[str]) -> subprocess.CompletedProcess[str]:
     kept = ["--database", database] if database else []
-    argv = [sys.executable, "-m", "harness", "check", "--only", "echo.fidelity", *mode, *kept, "--", *server]
+    argv = [sys.executable, "-m", "socket_harness", "check", "--only", "echo.fidelity", *mode, *kept, "--", *server]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
@@ -105,7 +104,7 @@ def test_an_unreachable_redis_is_a_usage_error() -> None:
 def test_campaign_profiles_stay_random_with_a_database_on_ci_machines() -> None:
     """On a CI machine Hypothesis loads its own derandomized, database-less profile; ours must not inherit it."""
     code = (
-        "import harness.profiles as p; from hypothesis import settings\n"
+        "import socket_harness.profiles as p; from hypothesis import settings\n"
         "for name in p.PROFILES:\n"
         "    p.load(name); s = settings(); print(name, s.derandomize, s.database is not None)"
     )

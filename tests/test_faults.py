@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import CheckOptions, InProcessTarget, SubprocessTarget, Verdict, check_target
-from harness.checks.faults import judge
-from harness.net import connect, make_listener
-from harness.proxy import FaultProxy, Faults
-from harness.runner import select
-from harness.wire import Exchange, Schedule, echo_mismatch, exchange
+from socket_harness import CheckOptions, InProcessTarget, SubprocessTarget, Verdict, check_target
+from socket_harness.checks.faults import judge
+from socket_harness.net import connect, make_listener
+from socket_harness.proxy import FaultProxy, Faults
+from socket_harness.runner import select
+from socket_harness.wire import Exchange, Schedule, echo_mismatch, exchange
 
 BROKEN = Path(__file__).parent / "broken"
 PAYLOAD = os.urandom(50_000)

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from harness.checks import CheckOptions, catalogue
-from harness.checks.framed import frame, parse_frames
-from harness.runner import check_target
-from harness.targets import reference_target
-from servers.framed import FramedEchoServer, parse_header
+from socket_harness.checks import CheckOptions, catalogue
+from socket_harness.checks.framed import frame, parse_frames
+from socket_harness.runner import check_target
+from socket_harness.servers.framed import FramedEchoServer, parse_header
+from socket_harness.targets import reference_target
 
 from .test_zoo import QUICK, assert_reproduces, broken, broken_scripts, broken_target, reproducer_of, run_cli
 
@@ -48,7 +47,10 @@ def test_broken_framed_server_is_caught(name: str, tmp_path: Path) -> None:
 
 def test_reference_framed_server_passes_everything(tmp_path: Path) -> None:
     status, checks, stdout = run_cli(
-        ["python3", "-m", "servers.framed", "--port", "{port}"], "--protocol", "framed", tmp_path=tmp_path
+        ["python3", "-m", "socket_harness.servers.framed", "--port", "{port}"],
+        "--protocol",
+        "framed",
+        tmp_path=tmp_path,
     )
     assert {c["verdict"] for c in checks.values()} == {"pass"}, stdout
     assert set(checks) == {c.id for c in catalogue("framed")}
@@ -116,6 +118,6 @@ def test_a_server_that_exits_at_once_on_sigterm_loses_the_frames_in_flight(tmp_p
     result = checks["lifecycle.drain"]
     assert result["verdict"] == "warn" and "lost its frames" in result["message"], result["message"]
     status, checks, stdout = run_cli(
-        ["python3", "-m", "servers.framed", "--port", "{port}"], *options, tmp_path=tmp_path
+        ["python3", "-m", "socket_harness.servers.framed", "--port", "{port}"], *options, tmp_path=tmp_path
     )
     assert status == 0 and "got all its frames" in checks["lifecycle.drain"]["message"], stdout

@@ -6,10 +6,9 @@ import importlib
 from pathlib import Path
 
 import pytest
-
-from harness.checks import CheckOptions, catalogue
-from harness.runner import check_target
-from harness.targets import reference_target
+from socket_harness.checks import CheckOptions, catalogue
+from socket_harness.runner import check_target
+from socket_harness.targets import reference_target
 
 from .test_zoo import QUICK, assert_reproduces, broken, broken_scripts, broken_target, reproducer_of, run_cli
 
@@ -46,7 +45,7 @@ def test_broken_greeting_server_is_caught(name: str, tmp_path: Path) -> None:
 
 def test_reference_greeting_server_passes_everything(tmp_path: Path) -> None:
     status, checks, stdout = run_cli(
-        ["python3", "-m", "servers.greeting", "--port", "{port}", "--banner", "Hi there"],
+        ["python3", "-m", "socket_harness.servers.greeting", "--port", "{port}", "--banner", "Hi there"],
         "--protocol", "greeting", "--banner", "Hi there", tmp_path=tmp_path,
     )  # fmt: skip
     assert {c["verdict"] for c in checks.values()} == {"pass"}, stdout
@@ -56,7 +55,7 @@ def test_reference_greeting_server_passes_everything(tmp_path: Path) -> None:
 
 def test_the_wrong_banner_is_a_failure(tmp_path: Path) -> None:
     status, checks, _ = run_cli(
-        ["python3", "-m", "servers.greeting", "--port", "{port}"],
+        ["python3", "-m", "socket_harness.servers.greeting", "--port", "{port}"],
         "--protocol", "greeting", "--banner", "Bye!", "--only", "greeting.banner", *QUICK, tmp_path=tmp_path,
     )  # fmt: skip
     assert (

@@ -16,17 +16,23 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
-
-from harness import reproduce
-from harness.checks import CheckOptions, Verdict, catalogue, run_check
-from harness.checks.base import REGISTRY
-from harness.checks.http import ranges, traversal_paths
-from harness.httpclient import decode_body, fetch, parse_reply, persistent, request_bytes, response_length
-from harness.httproot import JPEG, PNG, SECRET, make_root, scan_root
-from harness.runner import check_target
-from harness.targets import SubprocessTarget, reference_target
-from servers.base import ServerSetupError
-from servers.http_file import HTTPError, HTTPFileServer, content_type, parse_request_line, percent_decode, resolve
+from socket_harness import reproduce
+from socket_harness.checks import CheckOptions, Verdict, catalogue, run_check
+from socket_harness.checks.base import REGISTRY
+from socket_harness.checks.http import ranges, traversal_paths
+from socket_harness.httpclient import decode_body, fetch, parse_reply, persistent, request_bytes, response_length
+from socket_harness.httproot import JPEG, PNG, SECRET, make_root, scan_root
+from socket_harness.runner import check_target
+from socket_harness.servers.base import ServerSetupError
+from socket_harness.servers.http_file import (
+    HTTPError,
+    HTTPFileServer,
+    content_type,
+    parse_request_line,
+    percent_decode,
+    resolve,
+)
+from socket_harness.targets import SubprocessTarget, reference_target
 
 from .test_zoo import QUICK, assert_reproduces
 from .test_zoo import broken as zoo_broken
@@ -138,7 +144,10 @@ def test_bad_root_is_a_setup_error(tmp_path: Path) -> None:
     with pytest.raises(ServerSetupError, match="not a directory"):
         HTTPFileServer(root=tmp_path / "missing")
     done = subprocess.run(
-        [PY, "-m", "servers.http_file", "--root", str(tmp_path / "missing")], capture_output=True, text=True, timeout=10
+        [PY, "-m", "socket_harness.servers.http_file", "--root", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert done.returncode == 1 and "not a directory" in done.stderr and "Traceback" not in done.stderr
 
@@ -370,7 +379,7 @@ def run_cli(command: list[str], *opts: str, tmp_path: Path) -> tuple[int, dict[s
 
 
 def test_cli_reference_server_on_ipv6_with_the_fixture_tree(tmp_path: Path) -> None:
-    command = [PY, "-m", "servers.http_file", "--host", "{host}", "--port", "{port}", "--root", "{root}"]
+    command = [PY, "-m", "socket_harness.servers.http_file", "--host", "{host}", "--port", "{port}", "--root", "{root}"]
     status, checks, stdout = run_cli([*command, "--request-timeout", "1"], "--host", "::1", *QUICK, tmp_path=tmp_path)
     assert status == 0, stdout
     assert all(c["verdict"] == "pass" for c in checks.values()), stdout
@@ -391,7 +400,7 @@ def test_cli_with_a_users_root(tmp_path: Path) -> None:
     www.mkdir()
     (www / "index.html").write_text("<h1>mine</h1>")
     (www / "notes.txt").write_text("notes\n")
-    command = [PY, "-m", "servers.http_file", "--port", "{port}", "--root", "{root}"]
+    command = [PY, "-m", "socket_harness.servers.http_file", "--port", "{port}", "--root", "{root}"]
     status, checks, stdout = run_cli(command, "--root", str(www), "--only", "http.get", *QUICK, tmp_path=tmp_path)
     assert status == 0 and "2 files served" in checks["http.get"]["message"], stdout
 
@@ -420,7 +429,7 @@ def test_a_download_in_flight_survives_sigterm_only_on_a_draining_server(tmp_pat
     """lifecycle.drain downloads the largest file while the server is told to stop: the reference server
     finishes it; CPython's http.server dies at once (a clean stop: lifecycle.sigterm passes) and cuts it off,
     which is warned of."""
-    reference = [PY, "-m", "servers.http_file", "--port", "{port}", "--root", "{root}"]
+    reference = [PY, "-m", "socket_harness.servers.http_file", "--port", "{port}", "--root", "{root}"]
     # a grace wide enough for an 8 MiB download on an overloaded machine (QUICK's 2 s once was not)
     slow_ok = [*QUICK, "--grace", "10"]
     only = ["--only", "lifecycle.sigterm", "--only", "lifecycle.drain"]

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from harness import CheckOptions, CheckResult, Target, Verdict
-from harness.checks.lifecycle import observe_shutdown
-from harness.plugin import MODES, REFERENCE_SERVERS, running_reference_target
+from socket_harness import CheckOptions, CheckResult, Target, Verdict
+from socket_harness.checks.lifecycle import observe_shutdown
+from socket_harness.plugin import MODES, REFERENCE_SERVERS, running_reference_target
 
 LIFECYCLE = ["lifecycle.sigterm", "lifecycle.drain", "lifecycle.port-refuses", "lifecycle.group", "lifecycle.traceback"]
 LIFECYCLE += ["lifecycle.restart", "lifecycle.bind-address"]

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from harness.httproot import make_root
-from harness.net import connect
-from harness.wire import EXCESS_SAMPLE, Schedule, converse, drive, echo_mismatch, exchange
+from socket_harness.httproot import make_root
+from socket_harness.net import connect
+from socket_harness.wire import EXCESS_SAMPLE, Schedule, converse, drive, echo_mismatch, exchange
 
 from .test_zoo import QUICK, broken
 
@@ -63,7 +62,17 @@ def run_measured(args: list[str], tmp_path: Path) -> Run:
     by :data:`RUN_TIMEOUT`); once the peak passes :data:`RSS_BOUND_MIB` the run is stopped and reported so."""
     report = tmp_path / "report.json"
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    command = [PY, "-m", "harness", "check", "--repro-dir", str(tmp_path / "repro"), "--json", str(report), *args]
+    command = [
+        PY,
+        "-m",
+        "socket_harness",
+        "check",
+        "--repro-dir",
+        str(tmp_path / "repro"),
+        "--json",
+        str(report),
+        *args,
+    ]
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(command, stdout=stdout, stderr=stderr)
     peak, over = 0, False

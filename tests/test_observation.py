@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import CheckOptions, SubprocessTarget, Verdict
-from harness.checks import catalogue, run_check
-from harness.httproot import fixture_root
-from harness.protocols import PROTOCOLS
+from socket_harness import CheckOptions, SubprocessTarget, Verdict
+from socket_harness.checks import catalogue, run_check
+from socket_harness.httproot import fixture_root
+from socket_harness.protocols import PROTOCOLS
 
 HERE = Path(__file__).parent
 SILENT_TCP = HERE / "broken" / "accepts_never_answers.py"

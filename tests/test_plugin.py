@@ -20,9 +20,9 @@ def pytest_in(directory: Path, *args: str, env: dict[str, str] | None = None) ->
 
 
 def test_server_cmd_runs_every_check_against_a_correct_server(tmp_path: Path) -> None:
-    from harness import catalogue
+    from socket_harness import catalogue
 
-    command = f"{sys.executable} -m servers.threaded --port {{port}}"
+    command = f"{sys.executable} -m socket_harness.servers.threaded --port {{port}}"
     collected = pytest_in(tmp_path, "--collect-only", "-q", "--server-cmd", command)
     items = [line for line in collected.stdout.splitlines() if line.startswith("socket-harness::")]
     assert {item.split("::")[1] for item in items} == {c.id for c in catalogue()}, collected.stdout
@@ -43,7 +43,7 @@ def test_server_cmd_fails_a_broken_server_with_its_reproducer(tmp_path: Path) ->
 
 
 def test_server_protocol_runs_that_protocols_catalogue(tmp_path: Path) -> None:
-    from harness import catalogue
+    from socket_harness import catalogue
 
     command = f"{sys.executable} {BROKEN / 'framed_one_per_recv.py'} {{port}}"
     done = pytest_in(tmp_path, "-v", "--server-cmd", command, "--server-protocol", "framed", "-k", "framed")
@@ -93,7 +93,9 @@ def test_bad_option_values_name_their_source(tmp_path: Path) -> None:
     done = pytest_in(tmp_path, "--harness-timeout", "-3")
     assert "--harness-timeout: must be a finite number of seconds > 0" in done.stderr
     (tmp_path / "pytest.ini").unlink()
-    done = pytest_in(tmp_path, env={"HARNESS_SERVER_STRICT": "maybe"})
+    # an environment variable counts as the harness' once the run checks a server (else: test_good_citizen)
+    done = pytest_in(tmp_path, "--server-connect", "127.0.0.1:1", env={"HARNESS_SERVER_STRICT": "maybe"})
+    assert done.returncode == 4
     assert "environment variable HARNESS_SERVER_STRICT: expected true or false" in done.stderr
 
 
@@ -108,7 +110,7 @@ def test_a_pytest_timeout_still_kills_the_server_group(tmp_path: Path) -> None:
     (tmp_path / "test_hang.py").write_text(
         "import sys\n"
         "import pytest\n"
-        "from harness import SubprocessTarget\n\n"
+        "from socket_harness import SubprocessTarget\n\n"
         "@pytest.mark.timeout(3)\n"
         "def test_hangs():\n"
         f"    cmd = [sys.executable, '-c', {server!r}, {marker!r}]\n"
@@ -126,7 +128,7 @@ def test_pgrep_sees_marked_processes() -> None:
     marker = f"harness-pgrep-probe-{os.getpid()}"
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
     try:
-        from harness.waiting import poll_until
+        from socket_harness.waiting import poll_until
 
         assert poll_until(lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout, 10)
     finally:

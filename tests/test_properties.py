@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from harness import CheckResult, Target, Verdict
+from socket_harness import CheckResult, Target, Verdict
 
 PROPERTIES = [
     "echo.fidelity",
@@ -47,7 +46,7 @@ def test_backpressure_memory_is_bounded_for_the_selector_server(
 ) -> None:
     """64 MiB offered to a stalled reader: the selector server's peak memory grows by a bounded amount
     (its high-water mark is 1 MiB), far less than the 16 MiB the issue asks to have in flight."""
-    from harness.plugin import make_reference_target
+    from socket_harness.plugin import make_reference_target
 
     with make_reference_target("selector", "subprocess") as target:
         result = run_harness_check("echo.backpressure", target)
@@ -71,9 +70,9 @@ def protocol_server(
 ) -> Iterator[tuple[str, Target, dict[str, object]]]:
     """Each other protocol's reference server as a subprocess (http-file: serving a fixture tree), with the
     check options that describe it."""
-    from harness.httproot import make_root
-    from harness.plugin import running_reference_target
-    from harness.protocols import protocol
+    from socket_harness.httproot import make_root
+    from socket_harness.plugin import running_reference_target
+    from socket_harness.protocols import protocol
 
     name = request.param
     options: dict[str, object] = {"protocol": name}

@@ -8,9 +8,8 @@ import sys
 import time
 
 import pytest
-
-from harness import InProcessTarget, Schedule, exchange
-from harness.net import Address, connect
+from socket_harness import InProcessTarget, Schedule, exchange
+from socket_harness.net import Address, connect
 
 
 def test_a_port_with_no_listener_refuses_at_once(refused_address: Address) -> None:
@@ -29,7 +28,7 @@ def test_a_client_started_before_the_server_gets_a_clear_refusal(refused_address
 def test_the_checker_explains_a_refused_address(refused_address: Address) -> None:
     host, port = refused_address
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "check", "--connect", f"{host}:{port}", "--only", "echo.fidelity"],
+        [sys.executable, "-m", "socket_harness", "check", "--connect", f"{host}:{port}", "--only", "echo.fidelity"],
         capture_output=True,
         text=True,
         timeout=60,

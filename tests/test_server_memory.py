@@ -21,14 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import sysinfo
-from harness.process import ServerProcess
-from harness.waiting import poll_until
-from servers import framed
-from servers.base import send_pieces
-from servers.http_file import MAX_HEADERS, HTTPFileServer
-from servers.threaded import ThreadedEchoServer
+from socket_harness import sysinfo
+from socket_harness.process import ServerProcess
+from socket_harness.servers import framed
+from socket_harness.servers.base import send_pieces
+from socket_harness.servers.http_file import MAX_HEADERS, HTTPFileServer
+from socket_harness.servers.threaded import ThreadedEchoServer
+from socket_harness.waiting import poll_until
 
 CONNECTIONS = 2000
 #: connections opened before waiting for the server to have accepted them (stays under its backlog, 1024:
@@ -168,7 +167,7 @@ def read_exactly(sock: socket.socket, size: int) -> bytes:
 
 
 def server(name: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", f"servers.{name}", "--port", "0", *args]
+    return [sys.executable, "-m", f"socket_harness.servers.{name}", "--port", "0", *args]
 
 
 def assert_bounded(what: str, rss: int, peak: int, held_per_connection: int) -> None:

@@ -11,18 +11,25 @@ import sys
 import threading
 
 import pytest
-
-from harness import InProcessTarget, Schedule, SubprocessTarget, echo_mismatch, exchange, reference_command, sysinfo
-from harness.net import can_bind, connect
-from harness.process import ServerProcess
-from harness.waiting import poll_until
-from servers import ECHO_SERVERS, server_class
+from socket_harness import (
+    InProcessTarget,
+    Schedule,
+    SubprocessTarget,
+    echo_mismatch,
+    exchange,
+    reference_command,
+    sysinfo,
+)
+from socket_harness.net import can_bind, connect
+from socket_harness.process import ServerProcess
+from socket_harness.servers import ECHO_SERVERS, server_class
+from socket_harness.waiting import poll_until
 
 NAMES = sorted(ECHO_SERVERS)
 
 
 def run_server(name: str, *args: str) -> ServerProcess:
-    return ServerProcess([sys.executable, "-m", f"servers.{name}", *args])
+    return ServerProcess([sys.executable, "-m", f"socket_harness.servers.{name}", *args])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,7 +68,7 @@ def test_sigterm_lets_the_connection_in_flight_finish(name: str) -> None:
 
 
 def exchange_on(sock: socket.socket, payload: bytes, half_close: bool) -> str | None:
-    from harness.wire import drive
+    from socket_harness.wire import drive
 
     ex = drive([sock], [Schedule(payload, chunk_sizes=(8192,), pauses=(0.001,), half_close=half_close)], 10, 3)[0]
     problem = echo_mismatch(payload, ex)
@@ -113,7 +120,7 @@ def test_port_in_use_is_a_clear_error_without_traceback() -> None:
         port = taken.getsockname()[1]
         for name in NAMES:
             done = subprocess.run(
-                [sys.executable, "-m", f"servers.{name}", "--port", str(port)],
+                [sys.executable, "-m", f"socket_harness.servers.{name}", "--port", str(port)],
                 capture_output=True,
                 text=True,
                 timeout=20,
@@ -135,7 +142,9 @@ def test_port_in_use_is_a_clear_error_without_traceback() -> None:
     ],
 )
 def test_bad_command_lines_exit_nonzero_with_one_clear_line(args: list[str], status: int, words: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "servers.selector", *args], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "socket_harness.servers.selector", *args], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == status
     assert words in done.stderr
     assert "Traceback" not in done.stderr
@@ -145,7 +154,7 @@ def test_bad_command_lines_exit_nonzero_with_one_clear_line(args: list[str], sta
 def test_running_out_of_descriptors_does_not_kill_the_server(name: str) -> None:
     """With RLIMIT_NOFILE at 24, 40 clients overflow the descriptor table: the server backs off on EMFILE,
     serves the clients it could accept, and serves everyone once descriptors are free again."""
-    command = [sys.executable, "-m", f"servers.{name}", "--port", "0"]
+    command = [sys.executable, "-m", f"socket_harness.servers.{name}", "--port", "0"]
     proc = ServerProcess(["sh", "-c", 'ulimit -n 24 && exec "$@"', "sh", *command])
     with proc:
         host, _, port = (proc.wait_ready(10) or "").rpartition(":")
@@ -196,7 +205,7 @@ def test_a_dropped_server_is_still_killed_when_the_harness_exits() -> None:
     marker = f"harness-dropped-probe-{os.getpid()}"
     code = (
         "import gc, sys\n"
-        "from harness.process import ServerProcess\n"
+        "from socket_harness.process import ServerProcess\n"
         f"p = ServerProcess([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])\n"
         "del p\n"
         "gc.collect()\n"

@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import StartupFailure, SubprocessTarget, sysinfo
-from harness.net import Address, free_port, refused_address
-from harness.process import MAX_LINE, OutputScanner, ServerProcess
-from harness.waiting import poll_until
+from socket_harness import StartupFailure, SubprocessTarget, sysinfo
+from socket_harness.net import Address, free_port, refused_address
+from socket_harness.process import MAX_LINE, OutputScanner, ServerProcess
+from socket_harness.waiting import poll_until
 
 HERE = Path(__file__).parent
 PY = sys.executable
@@ -207,7 +206,7 @@ def test_a_10_mib_line_before_the_readiness_line_costs_bounded_memory() -> None:
 def test_the_command_line_survives_a_10_mib_readiness_line(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     done = subprocess.run(
-        [PY, "-m", "harness", "check", "--only", "echo.fidelity", "--examples", "5", "--startup-timeout", "30",
+        [PY, "-m", "socket_harness", "check", "--only", "echo.fidelity", "--examples", "5", "--startup-timeout", "30",
          "--json", str(report), "--", *command(HUGE_LINE, "{port}")],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -262,8 +261,8 @@ def test_port_taken_by_another_process_and_the_server_cannot_bind(held_port: soc
     port = str(held_port.getsockname()[1])
     report = tmp_path / "report.json"
     done = subprocess.run(
-        [PY, "-m", "harness", "check", "--port", port, "--only", "startup.ready", "--startup-timeout", "10",
-         "--json", str(report), "--", PY, "-m", "servers.sequential", "--port", port],
+        [PY, "-m", "socket_harness", "check", "--port", port, "--only", "startup.ready", "--startup-timeout", "10",
+         "--json", str(report), "--", PY, "-m", "socket_harness.servers.sequential", "--port", port],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
@@ -307,7 +306,7 @@ def test_a_udp_port_taken_by_another_process_is_named() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
         held.bind(("127.0.0.1", 0))
         port = held.getsockname()[1]
-        cmd = [PY, "-m", "servers.udp_echo", "--port", str(port)]
+        cmd = [PY, "-m", "socket_harness.servers.udp_echo", "--port", str(port)]
         target = SubprocessTarget(cmd, port=port, transport="udp", startup_timeout=10)
         with pytest.raises(StartupFailure) as failure:
             target.start()
@@ -338,7 +337,9 @@ def test_a_server_that_never_listens_is_told_so() -> None:
 
 @needs_proc
 def test_a_socket_handed_over_with_listen_fd_is_the_server_s() -> None:
-    with SubprocessTarget([PY, "-m", "servers.threaded", "--listen-fd"], port=0, listen_fd=True) as target:
+    with SubprocessTarget(
+        [PY, "-m", "socket_harness.servers.threaded", "--listen-fd"], port=0, listen_fd=True
+    ) as target:
         assert echo_works(target.address)
 
 
@@ -363,7 +364,7 @@ def test_held_by_group_tells_the_server_s_socket_from_another_process_s(held_por
     assert ours
     inodes = {s.inode for s in ours}
     assert sysinfo.held_by_group(inodes, os.getpid(), os.getpgid(0)) is True
-    with ServerProcess([PY, "-m", "servers.sequential", "--port", "0"]) as other:
+    with ServerProcess([PY, "-m", "socket_harness.servers.sequential", "--port", "0"]) as other:
         other.wait_ready(10)
         assert sysinfo.held_by_group(inodes, other.pid, other.pgid) is False
         theirs = sysinfo.group_listeners(other.pgid, other.pid)

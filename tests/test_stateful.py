@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness import CheckOptions, SubprocessTarget, Verdict, check_target
-from harness.runner import select
+from socket_harness import CheckOptions, SubprocessTarget, Verdict, check_target
+from socket_harness.runner import select
 
 BROKEN = Path(__file__).parent / "broken"
 OPTIONS = CheckOptions(idle=1.0, grace=2.0, shrink_seconds=8.0)

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-
-from harness import reproduce
-from harness.checks import REGISTRY, CheckOptions, Verdict, catalogue, run_check
-from harness.checks.udp import (
+from socket_harness import reproduce
+from socket_harness.checks import REGISTRY, CheckOptions, Verdict, catalogue, run_check
+from socket_harness.checks.udp import (
     MAX_PAYLOAD,
     ClientSockets,
     Send,
@@ -28,12 +27,12 @@ from harness.checks.udp import (
     max_payload,
     tagged_datagram,
 )
-from harness.net import family_of
-from harness.process import ServerProcess
-from harness.runner import check_target
-from harness.strategies import PayloadSpec, payload_specs
-from harness.targets import InProcessTarget, SubprocessTarget, reference_target
-from servers.udp_echo import UDPEchoServer
+from socket_harness.net import family_of
+from socket_harness.process import ServerProcess
+from socket_harness.runner import check_target
+from socket_harness.servers.udp_echo import UDPEchoServer
+from socket_harness.strategies import PayloadSpec, payload_specs
+from socket_harness.targets import InProcessTarget, SubprocessTarget, reference_target
 
 from .test_zoo import assert_reproduces, broken, broken_target
 from .test_zoo import run_cli as zoo_run_cli
@@ -154,7 +153,9 @@ def test_icmp_errors_from_a_vanished_client_do_not_stop_the_server(host: str) ->
 @pytest.mark.parametrize("host", HOST_PARAMS)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_command_line_announces_once_and_exits_0_on_signal(host: str, sig: int) -> None:
-    with ServerProcess([PY, "-m", "servers.udp_echo", "--host", host, "--port", "0", "--grace", "2"]) as proc:
+    with ServerProcess(
+        [PY, "-m", "socket_harness.servers.udp_echo", "--host", host, "--port", "0", "--grace", "2"]
+    ) as proc:
         announced = proc.wait_ready(10.0)
         assert announced is not None and announced.startswith(host + ":")
         port = int(announced.rpartition(":")[2])
@@ -168,7 +169,9 @@ def test_command_line_announces_once_and_exits_0_on_signal(host: str, sig: int) 
 
 
 def test_listen_fd_serves_the_inherited_udp_socket() -> None:
-    target = SubprocessTarget([PY, "-m", "servers.udp_echo", "--listen-fd"], listen_fd=True, transport="udp")
+    target = SubprocessTarget(
+        [PY, "-m", "socket_harness.servers.udp_echo", "--listen-fd"], listen_fd=True, transport="udp"
+    )
     with target:
         assert run_check(REGISTRY["udp.garbage"], target, QUICK).verdict is Verdict.PASS
 
@@ -184,7 +187,10 @@ def test_socket_buffers_are_raised_within_the_kernel_limit() -> None:
 
 def test_bad_arguments_are_refused_without_a_traceback() -> None:
     done = subprocess.run(
-        [PY, "-m", "servers.udp_echo", "--host", "192.0.2.1", "--port", "0"], capture_output=True, text=True, timeout=20
+        [PY, "-m", "socket_harness.servers.udp_echo", "--host", "192.0.2.1", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
 
@@ -193,7 +199,7 @@ def test_bad_arguments_are_refused_without_a_traceback() -> None:
 
 
 def _judge(sends: list[Send], **came_back: object) -> str | None:
-    from harness.checks.udp import Outcome
+    from socket_harness.checks.udp import Outcome
 
     outcome = Outcome(sends, ("127.0.0.1", 9), tries=4, seconds=1.9)
     outcome.sent = [1] * len(sends)

@@ -15,21 +15,22 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-
-from harness import cli, payload_code, strategies, sysinfo, validate
-from harness.checks import CheckResult, Verdict
-from harness.payload_code import payload_of
-from harness.proxy import Faults
-from harness.runner import TargetReport
-from harness.strategies import KINDS, PayloadSpec, payload_specs
-from harness.waiting import poll_until
+from socket_harness import cli, payload_code, strategies, sysinfo, validate
+from socket_harness.checks import CheckResult, Verdict
+from socket_harness.payload_code import payload_of
+from socket_harness.proxy import Faults
+from socket_harness.runner import TargetReport
+from socket_harness.strategies import KINDS, PayloadSpec, payload_specs
+from socket_harness.waiting import poll_until
 
 BROKEN = Path(__file__).parent / "broken"
-SERVER = [sys.executable, "-m", "servers.selector", "--port", "{port}"]
+SERVER = [sys.executable, "-m", "socket_harness.servers.selector", "--port", "{port}"]
 
 
 def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "socket_harness", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def assert_one_line_misuse(done: subprocess.CompletedProcess[str], words: str, status: int = 2) -> None:
@@ -311,8 +312,8 @@ def test_an_error_verdict_exits_3(tmp_path: Path) -> None:
     """A check the harness cannot run (here: one that raises a bug of ours) is an ``error``: exit status 3."""
     code = f"""
 import dataclasses, sys
-from harness import cli
-from harness.checks import REGISTRY
+from socket_harness import cli
+from socket_harness.checks import REGISTRY
 
 def broken(target, options):
     raise RuntimeError("a harness bug")
@@ -345,7 +346,7 @@ def _wait_for(proc: subprocess.Popen[bytes], word: bytes, timeout: float) -> byt
 def _interrupted_run(args: list[str], first: signal.Signals, then: signal.Signals | None = None) -> tuple[int, str]:
     """Start ``python -m harness check ARGS``, wait (bounded) until it prints its startup.ready line, send
     ``first`` (and at once ``then``, if given); its exit status and stderr. Its server must be gone too."""
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "check", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "socket_harness", "check", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
     try:
         seen = _wait_for(proc, b"startup.ready", 60)
@@ -390,7 +391,7 @@ def test_a_second_signal_does_not_break_the_teardown(tmp_path: Path) -> None:
     is not raised, so the teardown completes."""
     code = f"""
 import os, signal, sys
-from harness import cli, runner, targets
+from socket_harness import cli, runner, targets
 
 run_check, close = runner.run_check, targets.SubprocessTarget.close
 
@@ -417,8 +418,8 @@ def test_an_interrupt_while_a_payload_is_built_exits_130(tmp_path: Path) -> None
     payload is being built every time (os.kill runs the handler before it returns); the wrapper sees it go by."""
     code = f"""
 import os, signal, sys
-from harness import cli
-from harness.strategies import PayloadSpec
+from socket_harness import cli
+from socket_harness.strategies import PayloadSpec
 
 build = PayloadSpec.build
 

@@ -13,10 +13,10 @@ import socket
 import sys
 from pathlib import Path
 
-from harness import CheckOptions, SubprocessTarget, Verdict, check_target
-from harness.net import connect, retrying_in
-from harness.runner import select
-from harness.waiting import poll_until
+from socket_harness import CheckOptions, SubprocessTarget, Verdict, check_target
+from socket_harness.net import connect, retrying_in
+from socket_harness.runner import select
+from socket_harness.waiting import poll_until
 
 HERE = Path(__file__).parent
 OPTIONS = CheckOptions(examples=5, timeout=5.0, idle=1.0, grace=2.0, shrink_seconds=2.0)

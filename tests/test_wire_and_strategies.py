@@ -7,9 +7,8 @@ import socket
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from harness.strategies import KINDS, MiB, PayloadSpec, boundary_sizes, payload_specs, schedules, sizes
-from harness.wire import Exchange, Schedule, drive, echo_mismatch
+from socket_harness.strategies import KINDS, MiB, PayloadSpec, boundary_sizes, payload_specs, schedules, sizes
+from socket_harness.wire import Exchange, Schedule, drive, echo_mismatch
 
 
 @given(st.binary(max_size=5000), st.lists(st.integers(1, 700), min_size=1, max_size=4))

@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness.targets import SubprocessTarget, Target, names_port, reference_target
+from socket_harness.targets import SubprocessTarget, Target, names_port, reference_target
 
 HERE = Path(__file__).parent
 PY = sys.executable
@@ -74,7 +73,7 @@ BROKEN = {
 #: name -> (command, extra options); each must pass every check (skips allowed only where they say why). The
 #: other reference servers pass every check in tests/test_properties.py and tests/test_lifecycle.py.
 CORRECT = {
-    "servers.selector": ([PY, "-m", "servers.selector", "--port", "{port}"], []),
+    "servers.selector": ([PY, "-m", "socket_harness.servers.selector", "--port", "{port}"], []),
     "socat (fork)": (["socat", "TCP-LISTEN:{port},bind={host},reuseaddr,fork,backlog=1024", "EXEC:cat"], []),
     "tcpserver (ucspi-tcp)": (["tcpserver", "-R", "-H", "-l", "0", "-c", "1000", "-b", "1024", "{host}", "{port}",
                                "cat"], []),
@@ -105,7 +104,8 @@ def run_cli(command: list[str], *options: str, tmp_path: Path) -> tuple[int, dic
     report = tmp_path / "report.json"
     repro = ["--repro-dir", str(tmp_path / "repro")]
     done = subprocess.run(
-        [PY, "-m", "harness", "check", *repro, *options, "--json", str(report), *(["--", *command] if command else [])],
+        [PY, "-m", "socket_harness", "check", *repro, *options, "--json", str(report),
+         *(["--", *command] if command else [])],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
