@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import os
 import signal
 import sys
@@ -388,10 +389,12 @@ def served_root(options: CheckOptions) -> Iterator[CheckOptions]:
 
 def print_catalogue(protocol: str = "echo") -> None:
     """One line per check of ``protocol``: id, verdict class (what a broken rule gives), the rule a pass
-    guarantees, and the module that defines it."""
+    guarantees, and the file that defines it (``harness/checks/x.py`` in a checkout, where a newcomer looks)."""
     print(f"{'id':<24} {'class':<5} the rule (a pass guarantees)  [defined in]")
+    top = Path(__file__).resolve().parent.parent
     for chk in catalogue(protocol):
-        where = chk.func.__module__.replace(".", "/") + ".py"
+        source = Path(inspect.getfile(sys.modules[chk.func.__module__])).resolve()
+        where = source.relative_to(top).as_posix() if source.is_relative_to(top) else source.name
         print(f"{chk.id:<24} {chk.severity.value:<5} {chk.guarantee}  [{where}]")
 
 

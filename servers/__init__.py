@@ -33,7 +33,7 @@ def server_class(name: str) -> type[EchoServer]:
     """The reference server class called ``name``; raises ``KeyError`` listing the valid names."""
     if name not in REFERENCE_SERVERS:
         raise KeyError(f"no reference server {name!r}; choose one of {', '.join(REFERENCE_SERVERS)}")
-    cls: type[EchoServer] = getattr(importlib.import_module(f"servers.{name}"), REFERENCE_SERVERS[name])
+    cls: type[EchoServer] = getattr(importlib.import_module(f".{name}", __name__), REFERENCE_SERVERS[name])
     return cls
 
 

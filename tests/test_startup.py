@@ -187,13 +187,15 @@ def test_a_readiness_line_written_in_two_parts_gives_the_whole_port() -> None:
 
 
 def test_a_10_mib_line_before_the_readiness_line_costs_bounded_memory() -> None:
+    with ServerProcess([PY, "-c", "pass"]) as warm_up:  # the harness' own first-start costs: imports, pump, watchdog
+        assert warm_up.wait(30)
     target = SubprocessTarget(command(HUGE_LINE, "{port}"), port=0, startup_timeout=30)
     tracemalloc.start()
     try:
         address = target.start()
         peak = tracemalloc.get_traced_memory()[1]
         assert target.process is not None
-        last_line = target.process.stdout().splitlines()[-1]  # read before close() removes the output files
+        last_line = target.process.stdout().splitlines()[-1]
     finally:
         tracemalloc.stop()
         target.close()
