@@ -196,12 +196,15 @@ def test_a_10_mib_line_before_the_readiness_line_costs_bounded_memory() -> None:
         peak = tracemalloc.get_traced_memory()[1]
         assert target.process is not None
         last_line = target.process.stdout().splitlines()[-1]
+        kept, total = target.process.stdout(), target.process.out.total
     finally:
         tracemalloc.stop()
         target.close()
-    # starting any server peaks at about 0.5 MiB here (more with pytest's own threads): far from the 10 MiB a
-    # whole read of stdout costs
-    assert peak < 4 << 20, f"the harness held {peak} bytes at once while reading 10 MiB of stdout"
+    # starting a server peaks at about 0.5 MiB alone; in a full suite run other threads of the worker (servers
+    # of module-scoped fixtures) allocate meanwhile too (5.6-6 MiB measured): far from the 10 MiB, and more in
+    # copies, that a whole read of stdout costs. What is kept of it is bounded by construction:
+    assert peak < 8 << 20, f"the harness held {peak} bytes at once while reading 10 MiB of stdout"
+    assert len(kept) < 200_000 and total > 10 << 20, (len(kept), total)
     assert address[1] == announced_in(last_line)
 
 
