@@ -389,12 +389,13 @@ def served_root(options: CheckOptions) -> Iterator[CheckOptions]:
 
 def print_catalogue(protocol: str = "echo") -> None:
     """One line per check of ``protocol``: id, verdict class (what a broken rule gives), the rule a pass
-    guarantees, and the file that defines it (``harness/checks/x.py`` in a checkout, where a newcomer looks)."""
+    guarantees, and the file of the repository that defines it (``harness/checks/x.py``, however the package is
+    installed: its installed name is ``socket_harness``, its directory in the repository ``harness/``)."""
     print(f"{'id':<24} {'class':<5} the rule (a pass guarantees)  [defined in]")
-    top = Path(__file__).resolve().parent.parent
+    top = Path(__file__).resolve().parent
     for chk in catalogue(protocol):
         source = Path(inspect.getfile(sys.modules[chk.func.__module__])).resolve()
-        where = source.relative_to(top).as_posix() if source.is_relative_to(top) else source.name
+        where = f"harness/{source.relative_to(top).as_posix()}" if source.is_relative_to(top) else source.name
         print(f"{chk.id:<24} {chk.severity.value:<5} {chk.guarantee}  [{where}]")
 
 
