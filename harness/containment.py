@@ -12,7 +12,8 @@ whose launcher exits). Three things keep them in reach:
 - **a watchdog**: a small process started once per harness process, holding the reading end of a pipe whose
   writing end only the harness holds. When the harness ends in any way (SIGKILL and the OOM killer included),
   the pipe reaches end-of-file and the watchdog SIGKILLs every process carrying this run's token, and every
-  member of the process groups the harness registered with it, then exits.
+  member of the process groups the harness registered with it, removes the temporary directories it was told
+  of (:func:`temporary_directory`), then exits.
 
 Where the platform offers none of this (no ``/proc``, no ``prctl``), the process group is the fallback.
 """
@@ -24,11 +25,13 @@ import ctypes
 import itertools
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from . import sysinfo
 
@@ -149,13 +152,17 @@ _WATCHDOG = r"""
 import os, signal, sys
 run, me = sys.argv[1].encode(), os.getpid()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-groups = set()
+groups, dirs = set(), set()
 for line in sys.stdin.buffer:
-    word, _, arg = line.strip().partition(b" ")
+    word, _, arg = line.rstrip(b"\n").partition(b" ")
     if word == b"+" and arg.isdigit():
         groups.add(int(arg))
     elif word == b"-" and arg.isdigit():
         groups.discard(int(arg))
+    elif word == b"d+" and arg:
+        dirs.add(arg)
+    elif word == b"d-":
+        dirs.discard(arg)
 needle = b"SOCKET_HARNESS_SERVER=" + run + b"-"
 def alive(pid):
     try:
@@ -193,6 +200,9 @@ for _ in range(50):
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+import shutil
+for path in dirs:
+    shutil.rmtree(path, ignore_errors=True)
 """
 
 
@@ -257,3 +267,19 @@ def release_group(pgid: int) -> None:
         dog = _state.get("watchdog")
     if isinstance(dog, _Watchdog) and dog.pid == os.getpid():
         dog.send(f"- {pgid}")
+
+
+@contextlib.contextmanager
+def temporary_directory(prefix: str) -> Iterator[str]:
+    """A new temporary directory, removed when the block ends, and by the watchdog if the harness dies first
+    (SIGKILL included); yields its path."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    dog = watchdog()
+    if dog is not None and "\n" not in path:
+        dog.send(f"d+ {path}")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if dog is not None:
+            dog.send(f"d- {path}")

@@ -18,13 +18,13 @@ import contextlib
 import os
 import random
 import stat
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from . import containment
 from .strategies import KiB, MiB
 
 # -- the fixture tree -------------------------------------------------------------------------------------
@@ -60,8 +60,9 @@ LARGE_SIZE = 8 * MiB
 
 @contextlib.contextmanager
 def fixture_root() -> Iterator[str]:
-    """A :func:`make_root` tree in a temporary directory, removed when the block ends; yields the root."""
-    with tempfile.TemporaryDirectory(prefix="harness-root-") as parent:
+    """A :func:`make_root` tree in a temporary directory, removed when the block ends (or by the watchdog, if
+    the harness dies first); yields the root."""
+    with containment.temporary_directory("harness-root-") as parent:
         yield str(make_root(Path(parent)))
 
 

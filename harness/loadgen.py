@@ -18,14 +18,13 @@ import resource
 import select
 import socket
 import subprocess
-import tempfile
 import time
 from array import array
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from . import cbuild, sysinfo
+from . import cbuild, containment, sysinfo
 from .errors import HarnessError
 from .net import Address
 
@@ -195,7 +194,7 @@ def _c_workers(
     cycles: bool = False,
 ) -> None:
     """Run the C workers (one per share of the connections) and add what they measured to ``load``."""
-    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
+    with containment.temporary_directory("harness-load-") as tmp:
         procs = []
         for n, share in enumerate(shares):
             lat, out = Path(tmp) / f"lat{n}", Path(tmp) / f"out{n}"

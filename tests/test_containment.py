@@ -155,3 +155,27 @@ def test_no_output_file_or_directory_is_left() -> None:
         assert server.wait(30)
     assert server.stdout() == "hello\n"
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("harness-server-*")) <= before
+
+
+def test_sigkill_of_the_harness_leaves_no_temporary_directory(tmp_path: Path) -> None:
+    """The http-file fixture tree lives in a temporary directory: the watchdog removes it too."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "stdout"
+    server = [sys.executable, "-m", "socket_harness.servers.http_file", "--port", "{port}", "--root", "{root}"]
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "socket_harness", "check", "--protocol", "http-file", "--", *server],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, TMPDIR=str(tmp)),
+        )
+    try:
+        assert poll_until(lambda: b"startup.ready" in out.read_bytes(), 30), out.read_text()
+        assert list(tmp.glob("harness-root-*")), "no fixture tree to leave behind"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert poll_until(lambda: not list(tmp.iterdir()), GONE_WITHIN), list(tmp.iterdir())
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

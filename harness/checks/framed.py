@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from .. import reproduce, sysinfo
+from .. import containment, reproduce, sysinfo
 from ..errors import CheckSkipped, ServerFault
 from ..net import Address, connect
 from ..strategies import KiB, PayloadSpec, payload_specs, recv_sizes
@@ -477,7 +476,7 @@ class _Canary:
     protocols=FRAMED,
 )
 def no_unpickle(target: Target, options: CheckOptions) -> str:
-    with tempfile.TemporaryDirectory(prefix="harness-canary-") as parent:
+    with containment.temporary_directory("harness-canary-") as parent:
         canary = os.path.join(parent, "the-server-unpickled-me")
         body = pickle.dumps(_Canary(canary), protocol=2)
         run = FrameRun((PayloadSpec(len(body), "zeros", 0, body),))
