@@ -403,11 +403,7 @@ class ServerProcess:
     def _wait_exit(self, deadline: float, interval: float = 0.0) -> bool:
         """Wait up to ``interval`` (default one poll interval; never past ``deadline``) for the server to exit;
         True if it has."""
-        try:
-            self.proc.wait(timeout=max(0.0, min(interval or POLL, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        return self.wait(max(0.0, min(interval or POLL, deadline - time.monotonic())))
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the server to end; True if it has."""
